@@ -1,0 +1,63 @@
+"""Money rules for every layer: Decimal only, the currency's minor units, half-even rounding."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+ZERO = Decimal("0")
+
+
+@cache
+def known_currencies() -> frozenset[str]:
+    """ISO 4217 codes babel knows (active ones), so a typo like 'EUD' is refused."""
+    return frozenset(list_currencies())
+
+
+def is_currency(code: str) -> bool:
+    return code in known_currencies()
+
+
+def minor_units(currency: str) -> int:
+    """Decimals of a currency: 2 for EUR/USD, 0 for JPY, 3 for BHD."""
+    return get_currency_precision(currency)
+
+
+def parse_amount(text: str | Decimal | int, *, decimal_comma: bool = False) -> Decimal:
+    """Parse a user-typed or imported amount without ever going through float.
+
+    Accepts grouping spaces/apostrophes and, with `decimal_comma`, "1.234,56". Raises ValueError
+    with a short reason when the text is not a number.
+    """
+    if isinstance(text, Decimal):
+        return text
+    if isinstance(text, int):
+        return Decimal(text)
+    cleaned = text.strip().replace("\u00a0", "").replace(" ", "").replace("'", "")
+    if decimal_comma:
+        cleaned = cleaned.replace(".", "").replace(",", ".")
+    else:
+        cleaned = cleaned.replace(",", "")
+    if not cleaned:
+        raise ValueError("empty amount")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not value.is_finite():
+        raise ValueError("not a number")
+    return value
+
+
+def decimals_of(value: Decimal) -> int:
+    """How many decimals a value carries once trailing zeros are ignored (1.50 -> 1)."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def round_money(value: Decimal, currency: str = "EUR") -> Decimal:
+    """Round once, at the end of a computation, half-even to the currency's minor units."""
+    quantum = Decimal(1).scaleb(-minor_units(currency))
+    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)

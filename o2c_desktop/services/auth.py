@@ -1,0 +1,69 @@
+"""Who is acting, and what each role may do. Checked in the services, not only in the screens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from o2c_desktop.errors import PermissionDenied
+from o2c_desktop.models.users import Role
+
+ALL_ROLES = frozenset(Role)
+MANAGERS = frozenset({Role.CREDIT_MANAGER, Role.ADMINISTRATOR})
+OFFICE = frozenset({Role.CREDIT_CLERK, Role.CREDIT_MANAGER, Role.ADMINISTRATOR})
+
+
+class Permission(Enum):
+    """An action and the roles allowed to take it. The text completes "may not …"."""
+
+    VIEW_CUSTOMERS = ("view customers", ALL_ROLES)
+    CREATE_CUSTOMER = ("create customers", OFFICE)
+    EDIT_CUSTOMER_DETAILS = ("edit customer details (names, address, segment, currency)", OFFICE)
+    EDIT_CREDIT_TERMS = (
+        "change credit terms (credit limit, risk class, payment terms, hold, review date)",
+        MANAGERS,
+    )
+    ASSIGN_COLLECTOR = ("assign collectors", MANAGERS)
+    DELETE_CUSTOMER = ("delete customers", frozenset({Role.ADMINISTRATOR}))
+    EDIT_CONTACTS = ("edit contacts", ALL_ROLES)
+    ADD_NOTE = ("add notes", ALL_ROLES)
+    IMPORT_CUSTOMERS = ("import customers", OFFICE)
+    LOAD_DEMO_DATA = ("load demo data", frozenset({Role.ADMINISTRATOR}))
+    MANAGE_USERS = ("manage users and roles", frozenset({Role.ADMINISTRATOR}))
+
+    @property
+    def text(self) -> str:
+        return self.value[0]
+
+    @property
+    def roles(self) -> frozenset[Role]:
+        return self.value[1]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user as services see it: enough to check permissions and sign audit rows."""
+
+    user_id: int
+    username: str
+    display_name: str
+    roles: frozenset[Role]
+
+    def may(self, permission: Permission) -> bool:
+        return bool(self.roles & permission.roles)
+
+    def require(self, permission: Permission) -> None:
+        if not self.may(permission):
+            raise PermissionDenied(refusal(self, permission))
+
+    @property
+    def roles_text(self) -> str:
+        return ", ".join(sorted(r.label for r in self.roles)) or "no role"
+
+
+def refusal(actor: Actor, permission: Permission) -> str:
+    allowed = " or ".join(sorted(r.label for r in permission.roles))
+    return (
+        f"{actor.display_name} ({actor.roles_text}) may not {permission.text}: "
+        f"that needs the role {allowed}."
+    )
