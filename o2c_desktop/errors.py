@@ -84,3 +84,10 @@ class DatabaseTooNew(O2CError):
 
 class UnknownUser(O2CError):
     """The login (OS user or database role) has no account in this database."""
+
+
+class Cancelled(O2CError):
+    """The user pressed Cancel; the unit of work was rolled back, nothing was written."""
+
+    def __init__(self, message: str = "Cancelled; nothing was changed."):
+        super().__init__(message)

@@ -8,8 +8,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, insert, literal, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Integer,
+    Select,
+    any_,
+    case,
+    delete,
+    func,
+    insert,
+    intersect,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
 from o2c_desktop.db import Database
@@ -100,16 +114,46 @@ def _utilization_sql() -> Any:
     )
 
 
-def _filtered(query: CustomerQuery, stmt: Select[Any]) -> Select[Any]:
-    for word in words(query.search):
-        stmt = stmt.where(
-            Customer.id.in_(
-                select(CustomerSearchTerm.customer_id).where(
-                    CustomerSearchTerm.term >= word,
-                    CustomerSearchTerm.term < prefix_upper_bound(word),
-                )
-            )
+class _ArrayOf(ColumnElement[Any]):
+    """PostgreSQL's ARRAY(subquery), so `id = ANY(ARRAY(...))` runs the term scan once."""
+
+    inherit_cache = True
+
+    def __init__(self, subquery: Any):
+        self.subquery = subquery
+        self.type = ARRAY(Integer)
+
+
+@compiles(_ArrayOf)
+def _compile_array_of(element: _ArrayOf, compiler: Any, **kw: Any) -> str:
+    return f"ARRAY({compiler.process(element.subquery, **kw)})"
+
+
+def _search_condition(search: str, dialect: str) -> Any:
+    """Customers having, for every word typed, a term that starts with it.
+
+    On PostgreSQL a plain `IN (subquery)` lets the planner walk the whole sort index probing each
+    customer (measured 265 ms for "nor" at 200,000 customers); `= ANY(ARRAY(subquery))` collects
+    the ids first and fetches only those (about 50 ms). SQLite's planner does that by itself.
+    """
+    selects = [
+        select(CustomerSearchTerm.customer_id).where(
+            CustomerSearchTerm.term >= word, CustomerSearchTerm.term < prefix_upper_bound(word)
         )
+        for word in words(search)
+    ]
+    if not selects:
+        return None
+    ids = selects[0] if len(selects) == 1 else intersect(*selects)
+    if dialect == "postgresql":
+        return Customer.id == any_(_ArrayOf(ids))
+    return Customer.id.in_(ids)
+
+
+def _filtered(query: CustomerQuery, stmt: Select[Any], dialect: str) -> Select[Any]:
+    condition = _search_condition(query.search, dialect)
+    if condition is not None:
+        stmt = stmt.where(condition)
     if query.segment:
         stmt = stmt.where(Customer.segment == query.segment)
     if query.risk_class:
@@ -140,7 +184,7 @@ def _order(query: CustomerQuery) -> list[Any]:
     return [primary.nulls_last(), tiebreak]
 
 
-def _list_statement(query: CustomerQuery) -> Select[Any]:
+def _list_statement(query: CustomerQuery, dialect: str) -> Select[Any]:
     stmt = select(
         Customer.id,
         Customer.number,
@@ -153,7 +197,7 @@ def _list_statement(query: CustomerQuery) -> Select[Any]:
         Customer.exposure,
         Customer.on_hold,
     ).outerjoin(_collector, _collector.id == Customer.collector_id)
-    return _filtered(query, stmt).order_by(*_order(query))
+    return _filtered(query, stmt, dialect).order_by(*_order(query))
 
 
 def list_customers(
@@ -162,14 +206,14 @@ def list_customers(
     """One page of the customer list, in the query's order."""
     actor.require(Permission.VIEW_CUSTOMERS)
     with db.read() as session:
-        rows = session.execute(_list_statement(query).offset(offset).limit(limit))
+        rows = session.execute(_list_statement(query, db.kind).offset(offset).limit(limit))
         return [CustomerRow(*row) for row in rows]
 
 
 def count_customers(db: Database, actor: Actor, query: CustomerQuery) -> int:
     actor.require(Permission.VIEW_CUSTOMERS)
     with db.read() as session:
-        stmt = _filtered(query, select(func.count()).select_from(Customer))
+        stmt = _filtered(query, select(func.count(Customer.id)).select_from(Customer), db.kind)
         return int(session.scalar(stmt) or 0)
 
 
@@ -180,7 +224,7 @@ def iter_customers(
     actor.require(Permission.VIEW_CUSTOMERS)
     with db.read() as session:
         result = session.execute(
-            _list_statement(query).execution_options(yield_per=batch, stream_results=True)
+            _list_statement(query, db.kind).execution_options(yield_per=batch, stream_results=True)
         )
         for part in result.partitions(batch):
             yield [CustomerRow(*row) for row in part]
