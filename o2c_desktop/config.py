@@ -129,3 +129,17 @@ def store_password(url: URL, password: str) -> None:
     import keyring
 
     keyring.set_password(KEYRING_SERVICE, keyring_account(url), password)
+
+
+def postgres_url(
+    host: str, port: int, database: str, username: str, password: str | None = None
+) -> URL:
+    """The URL the Settings dialog builds from its fields."""
+    return URL.create(
+        "postgresql+psycopg",
+        username=username or None,
+        password=password or None,
+        host=host or None,
+        port=port,
+        database=database or None,
+    )

@@ -1,0 +1,43 @@
+"""Form rows with an error line under each field, and a banner for whole-form messages."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+ERROR_STYLE = "color: #b00020;"
+BANNER_STYLE = (
+    "background: #fff4e5; border: 1px solid #f0a020; border-radius: 4px; "
+    "padding: 6px; color: #5a3800;"
+)
+
+
+def error_label() -> QLabel:
+    label = QLabel()
+    label.setStyleSheet(ERROR_STYLE)
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def with_error(widget: QWidget, error: QLabel) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(1)
+    layout.addWidget(widget)
+    layout.addWidget(error)
+    return box
+
+
+def banner() -> QLabel:
+    label = QLabel()
+    label.setObjectName("banner")
+    label.setStyleSheet(BANNER_STYLE)
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def set_error(label: QLabel, message: str | None) -> None:
+    label.setText(message or "")
+    label.setVisible(bool(message))

@@ -1,0 +1,228 @@
+"""The navigation shell: areas on the left, the current area on the right, nothing else.
+
+Customers opens as a tabbed area: the list stays in the first tab and each opened profile gets
+its own tab, so a collector can keep several customers open. Layout is remembered.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QLabel,
+    QListWidget,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+)
+
+from o2c_desktop import __version__
+from o2c_desktop.config import config_dir
+from o2c_desktop.services.auth import Permission
+from o2c_desktop.ui import workers
+from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
+from o2c_desktop.ui.dialogs.settings import SettingsDialog
+from o2c_desktop.ui.screens.admin_users import UsersScreen
+from o2c_desktop.ui.screens.customer_list import CustomerListScreen
+from o2c_desktop.ui.screens.customer_profile import CustomerProfile
+
+BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
+
+
+def window_settings() -> QSettings:
+    """Window layout lives beside the settings file (an INI), not in the registry/dconf."""
+    return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, ctx: UiContext, parent: Any = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("O2C Desktop")
+        self.nav = QListWidget(objectName="navigation")
+        self.nav.setMaximumWidth(220)
+        self.stack = QStackedWidget()
+
+        self.customer_tabs = QTabWidget(objectName="customerTabs")
+        self.customer_tabs.setTabsClosable(True)
+        self.customer_tabs.setDocumentMode(True)
+        self.customer_list = CustomerListScreen(ctx)
+        self.customer_tabs.addTab(self.customer_list, "All customers")
+        self.customer_tabs.tabBar().setTabButton(
+            0, self.customer_tabs.tabBar().ButtonPosition.RightSide, None
+        )
+        self.customer_tabs.tabCloseRequested.connect(self.close_tab)
+        self._add_area("Customers", self.customer_tabs)
+        self.users_screen: UsersScreen | None = None
+        if ctx.actor.may(Permission.MANAGE_USERS):
+            self.users_screen = UsersScreen(ctx)
+            self._add_area("Users & roles", self.users_screen)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.nav)
+        self.splitter.addWidget(self.stack)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+
+        self._build_menus()
+        self.statusBar().addPermanentWidget(
+            QLabel(
+                f"User: {ctx.actor.display_name} ({ctx.actor.roles_text})  ·  "
+                f"Database: {ctx.db.describe()}"
+            )
+        )
+
+        self.customer_list.open_customer.connect(self.open_customer)
+        self.customer_list.new_customer.connect(self.new_customer)
+        self.resize(1400, 850)
+        self.restore_layout()
+        if os.environ.get(BENCH_ENV):
+            self.customer_list.first_paint.connect(self._bench_painted)
+
+    def _add_area(self, title: str, widget: Any) -> None:
+        self.nav.addItem(title)
+        self.stack.addWidget(widget)
+
+    def _build_menus(self) -> None:
+        def action(
+            menu: Any, text: str, slot: Any, shortcut: Any = None, enabled: bool = True
+        ) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            act.setEnabled(enabled)
+            menu.addAction(act)
+            return act
+
+        file_menu = self.menuBar().addMenu("&File")
+        action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
+        file_menu.addSeparator()
+        action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        customers_menu = self.menuBar().addMenu("&Customers")
+        self.new_action = action(
+            customers_menu,
+            "&New customer…",
+            self.new_customer,
+            QKeySequence.StandardKey.New,
+            self.ctx.actor.may(Permission.CREATE_CUSTOMER),
+        )
+        action(customers_menu, "&Find…", self.find_customer, QKeySequence.StandardKey.Find)
+        action(customers_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh)
+        action(customers_menu, "E&xport list…", self.customer_list.export, "Ctrl+Shift+E")
+        action(customers_menu, "&Close tab", self.close_current_tab, QKeySequence.StandardKey.Close)
+        help_menu = self.menuBar().addMenu("&Help")
+        action(help_menu, "&About O2C Desktop", self.about)
+
+    # -- customers ---------------------------------------------------------------------------
+    def show_customers(self) -> None:
+        self.nav.setCurrentRow(0)
+
+    def open_customer(self, customer_id: int) -> CustomerProfile:
+        self.show_customers()
+        for index in range(1, self.customer_tabs.count()):
+            widget = self.customer_tabs.widget(index)
+            if isinstance(widget, CustomerProfile) and widget.customer_id == customer_id:
+                self.customer_tabs.setCurrentIndex(index)
+                return widget
+        profile = CustomerProfile(self.ctx, customer_id)
+        index = self.customer_tabs.addTab(profile, "Loading…")
+        profile.title_changed.connect(lambda title, p=profile: self._retitle(p, title))
+        profile.closed.connect(lambda p=profile: self._close_widget(p))
+        self.customer_tabs.setCurrentIndex(index)
+        return profile
+
+    def _retitle(self, profile: CustomerProfile, title: str) -> None:
+        index = self.customer_tabs.indexOf(profile)
+        if index >= 0:
+            self.customer_tabs.setTabText(index, title if len(title) < 32 else title[:30] + "…")
+
+    def _close_widget(self, widget: Any) -> None:
+        index = self.customer_tabs.indexOf(widget)
+        if index > 0:
+            self.close_tab(index)
+
+    def close_tab(self, index: int) -> None:
+        if index > 0:
+            widget = self.customer_tabs.widget(index)
+            self.customer_tabs.removeTab(index)
+            widget.deleteLater()
+
+    def close_current_tab(self) -> None:
+        self.close_tab(self.customer_tabs.currentIndex())
+
+    def new_customer(self) -> None:
+        dialog = CustomerDialog(self.ctx, None, self)
+        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.saved is not None:
+            self.ctx.signals.customers_changed.emit()
+            self.open_customer(dialog.saved.id)
+
+    def find_customer(self) -> None:
+        self.show_customers()
+        self.customer_tabs.setCurrentIndex(0)
+        self.customer_list.focus_search()
+
+    def refresh(self) -> None:
+        self.customer_list.load_filter_choices()
+        self.customer_list.refresh()
+        current = self.customer_tabs.currentWidget()
+        if isinstance(current, CustomerProfile):
+            current.reload()
+        if self.users_screen is not None:
+            self.users_screen.reload()
+
+    # -- other -----------------------------------------------------------------------------
+    def open_settings(self) -> None:
+        SettingsDialog(self.ctx.db.describe(), self).exec()
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About O2C Desktop",
+            f"O2C Desktop {__version__}\nAn open-source credit-and-collections "
+            f"workstation.\n\nDatabase: {self.ctx.db.describe()}",
+        )
+
+    def restore_layout(self) -> None:
+        settings = window_settings()
+        geometry = settings.value("main/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.value("main/state")
+        if state is not None:
+            self.restoreState(state)
+        splitter = settings.value("main/splitter")
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+        header = settings.value("customers/header")
+        if header is not None:
+            self.customer_list.view.horizontalHeader().restoreState(header)
+
+    def save_layout(self) -> None:
+        settings = window_settings()
+        settings.setValue("main/geometry", self.saveGeometry())
+        settings.setValue("main/state", self.saveState())
+        settings.setValue("main/splitter", self.splitter.saveState())
+        settings.setValue(
+            "customers/header", self.customer_list.view.horizontalHeader().saveState()
+        )
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        workers.wait_for_all(5000)
+        super().closeEvent(event)
+
+    def _bench_painted(self) -> None:
+        print("painted", flush=True)
+        QTimer.singleShot(0, QApplication.instance().quit)

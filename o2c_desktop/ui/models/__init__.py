@@ -1,0 +1,1 @@
+"""Qt item models: thin adapters from service results to views."""

@@ -1,0 +1,11 @@
+"""App-wide signals, emitted after a commit, so every open screen showing the data refreshes."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+
+class AppSignals(QObject):
+    customer_changed = Signal(int)  # a customer's record, contacts or notes changed
+    customers_changed = Signal()  # rows added or removed (imports, demo data, deletes)
+    users_changed = Signal()

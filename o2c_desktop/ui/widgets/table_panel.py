@@ -1,0 +1,95 @@
+"""A small table with a filter box, sortable columns and CSV/XLSX export of what is shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from o2c_desktop.errors import O2CError
+from o2c_desktop.services.export import export_table
+from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.models.list_table import ROW_ROLE, SORT_ROLE, ListTableModel
+from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
+
+
+class TablePanel(QWidget):
+    activated = Signal(object)  # the row object under Enter / double-click
+
+    def __init__(self, columns: Sequence[Column], export_name: str, parent: Any = None):
+        super().__init__(parent)
+        self.export_name = export_name
+        self.model = ListTableModel(columns, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+        self.filter_edit = QLineEdit(placeholderText="Filter…", clearButtonEnabled=True)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.export_button = QPushButton("Export…")
+        self.export_button.clicked.connect(self.export)
+        self.toolbar = QHBoxLayout()
+        self.toolbar.addWidget(self.filter_edit, 1)
+        self.toolbar.addWidget(self.export_button)
+
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.view.activated.connect(lambda index: self.activated.emit(index.data(ROW_ROLE)))
+        QShortcut(
+            QKeySequence(Qt.Key.Key_Escape),
+            self.filter_edit,
+            self.filter_edit.clear,
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.toolbar)
+        layout.addWidget(self.view)
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        self.model.set_rows(rows)
+        self.view.resizeColumnsToContents()
+
+    def selected_row(self) -> Any:
+        index = self.view.currentIndex()
+        return index.data(ROW_ROLE) if index.isValid() else None
+
+    def visible_rows(self) -> list[Any]:
+        return [self.proxy.index(r, 0).data(ROW_ROLE) for r in range(self.proxy.rowCount())]
+
+    def export(self) -> None:
+        path = ask_export_path(self, f"{self.export_name}.xlsx")
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> int:
+        """Write the rows as filtered and sorted on screen (small lists: on the GUI thread)."""
+        columns = self.model.columns
+        rows = [[c.value(row) for c in columns] for row in self.visible_rows()]
+        try:
+            return export_table(path, [c.title for c in columns], [rows])
+        except O2CError as exc:
+            show_error(self, exc)
+            return 0
