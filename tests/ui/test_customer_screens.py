@@ -38,7 +38,8 @@ def window(ctx: UiContext, qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
     win = MainWindow(ctx)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.customer_list.model.rowCount() == 3, timeout=WAIT)
+    qtbot.waitUntil(lambda: win.customer_list.model.rowCount() == 3
+                    and win.customer_list.filters_loaded, timeout=WAIT)
     return win
 
 

@@ -108,6 +108,7 @@ class CustomerListScreen(QWidget):
         )
         self.view.viewport().installEventFilter(self)
         self._painted = False
+        self.filters_loaded = False
 
         ctx.signals.customer_changed.connect(lambda _id: self.refresh())
         ctx.signals.customers_changed.connect(self.refresh)
@@ -116,27 +117,39 @@ class CustomerListScreen(QWidget):
 
     # -- filters ---------------------------------------------------------------------------
     def load_filter_choices(self) -> None:
-        """Fill the filter combos (segments and collectors come from the database)."""
-        for combo in (self.segment, self.risk, self.collector, self.hold):
+        """Fill the filter combos; segments and collectors come from the database, off the
+        GUI thread (a DISTINCT over 200,000 customers is not free)."""
+        db = self.ctx.db
+        workers.submit(
+            lambda: (customers.distinct_segments(db), users.list_collectors(db)),
+            owner=self,
+            on_done=self._fill_filters,
+            on_failed=lambda error: show_error(self, error),
+        )
+
+    def _fill_filters(self, choices: tuple[list[str], list[users.UserRow]]) -> None:
+        segments, collectors = choices
+        combos = (self.segment, self.risk, self.collector, self.hold)
+        kept = [combo.currentData() for combo in combos]
+        for combo in combos:
             combo.blockSignals(True)
-        self.segment.clear()
+            combo.clear()
         self.segment.addItem("All segments", None)
-        for segment in customers.distinct_segments(self.ctx.db):
+        for segment in segments:
             self.segment.addItem(segment, segment)
-        self.risk.clear()
         self.risk.addItem("All risk classes", None)
         for code, label in RISK_CLASSES.items():
             self.risk.addItem(label, code)
-        self.collector.clear()
         self.collector.addItem("All collectors", None)
-        for user in users.list_collectors(self.ctx.db):
+        for user in collectors:
             self.collector.addItem(user.display_name, user.id)
-        self.hold.clear()
         self.hold.addItem("On hold or not", None)
         self.hold.addItem("On hold", True)
         self.hold.addItem("Not on hold", False)
-        for combo in (self.segment, self.risk, self.collector, self.hold):
+        for combo, data in zip(combos, kept, strict=True):
+            combo.setCurrentIndex(max(combo.findData(data), 0))
             combo.blockSignals(False)
+        self.filters_loaded = True
 
     def current_query(self) -> customers.CustomerQuery:
         return replace(
