@@ -165,6 +165,9 @@ def _filtered(query: CustomerQuery, stmt: Select[Any], dialect: str) -> Select[A
     return stmt
 
 
+_NULLABLE_SORT_KEYS = frozenset({"segment", "risk_class", "collector", "utilization"})
+
+
 def _order(query: CustomerQuery) -> list[Any]:
     column = {
         "number": Customer.number,
@@ -181,7 +184,12 @@ def _order(query: CustomerQuery) -> list[Any]:
         raise ValueError(f"cannot sort customers by {query.sort_key!r}")
     primary = column.desc() if query.descending else column.asc()
     tiebreak = Customer.id.desc() if query.descending else Customer.id.asc()
-    return [primary.nulls_last(), tiebreak]
+    # Empty values go last in both directions, but only columns that can be empty say so:
+    # DESC NULLS LAST on a NOT NULL column stops PostgreSQL reading its index backwards
+    # (measured: number descending 134 ms -> 0.2 ms at 200,000 customers).
+    if query.sort_key in _NULLABLE_SORT_KEYS:
+        primary = primary.nulls_last()
+    return [primary, tiebreak]
 
 
 def _list_statement(query: CustomerQuery, dialect: str) -> Select[Any]:
