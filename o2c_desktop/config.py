@@ -60,6 +60,8 @@ class Settings:
             raw = json.loads(cls.path().read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
+        if not isinstance(raw, dict):
+            return cls()
         return cls(database_url=raw.get("database_url") or None)
 
     def save(self) -> None:
@@ -81,7 +83,7 @@ def parse_url(text: str) -> URL:
     """Parse a database URL, refusing anything but SQLite and PostgreSQL with a clear message."""
     try:
         url = make_url(text)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseUnavailable(
             f"Not a database URL: {mask_password(text)!r} "
             "(expected sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB)"
@@ -100,7 +102,7 @@ def mask_password(url: str | URL) -> str:
     """Render a URL for people and logs: the password, if any, becomes ***."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparsable URL>"
     return parsed.render_as_string(hide_password=True)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
 ZERO = Decimal("0")
+# Thousands separators must group by three: "1,234.5" is fine, "12,5" or "1234,56" is refused.
+_GROUPED_POINT = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+_GROUPED_COMMA = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d*)?$")
 
 
 @cache
@@ -36,6 +40,9 @@ def parse_amount(text: str | Decimal | int, *, decimal_comma: bool = False) -> D
     if isinstance(text, int):
         return Decimal(text)
     cleaned = text.strip().replace("\u00a0", "").replace(" ", "").replace("'", "")
+    separator, grouped = (".", _GROUPED_COMMA) if decimal_comma else (",", _GROUPED_POINT)
+    if separator in cleaned and not grouped.match(cleaned):
+        raise ValueError(f"misplaced thousands separator {separator!r}")
     if decimal_comma:
         cleaned = cleaned.replace(".", "").replace(",", ".")
     else:

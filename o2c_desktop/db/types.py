@@ -10,6 +10,8 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 MONEY_SCALE = 4
 _QUANTUM = Decimal(1).scaleb(-MONEY_SCALE)
+# The largest amount every engine stores: SQLite keeps 1/10,000 units in a 64-bit integer.
+MONEY_MAX = Decimal(2**63 - 1).scaleb(-MONEY_SCALE)
 _CENT = Decimal("0.01")
 
 
@@ -25,6 +27,7 @@ class Money(TypeDecorator[Decimal]):
     SQLite has no decimal type (its NUMERIC is a float), so amounts are stored scaled as integers:
     sums and comparisons in SQL stay exact, and values come back as `Decimal`. Four decimals cover
     every ISO currency's minor units; a float or a fifth decimal is refused rather than rounded.
+    Both engines accept the same range, ±MONEY_MAX (what 64 bits hold at four decimals).
     """
 
     impl = Numeric(19, MONEY_SCALE)
@@ -44,6 +47,8 @@ class Money(TypeDecorator[Decimal]):
         scaled = amount.quantize(_QUANTUM)
         if scaled != amount:
             raise ValueError(f"{amount} has more than {MONEY_SCALE} decimals")
+        if abs(scaled) > MONEY_MAX:
+            raise ValueError(f"{amount} is out of range (at most {MONEY_MAX} either way)")
         if dialect.name == "sqlite":
             return int(scaled.scaleb(MONEY_SCALE))
         return scaled

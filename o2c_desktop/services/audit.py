@@ -48,7 +48,7 @@ def record(
     at = utcnow()
     common = {
         "at": at,
-        "user_id": actor.user_id,
+        "user_id": actor.user_id or None,  # SYSTEM (id 0) is no users row
         "username": actor.username,
         "action": action,
         "table_name": table,

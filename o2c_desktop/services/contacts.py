@@ -17,7 +17,7 @@ from o2c_desktop.models import Contact, Customer
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.customer_fields import EMAIL
+from o2c_desktop.services.customer_fields import EMAIL, parse_field
 from o2c_desktop.services.customers import ContactRow
 
 FIELDS = ("name", "title", "email", "phone", "is_primary", "receives_statements", "notes")
@@ -31,7 +31,10 @@ def _clean(raw: Mapping[str, Any]) -> dict[str, Any]:
         if key not in FIELDS:
             problems.append(FieldProblem(key, "no such contact field"))
         elif key in ("is_primary", "receives_statements"):
-            values[key] = bool(value)
+            try:  # "no" from a file must not count as yes
+                values[key] = value if isinstance(value, bool) else parse_field("on_hold", value)
+            except ValueError:
+                problems.append(FieldProblem(key, "expected yes or no", value=str(value)))
         else:
             text = (value or "").strip() if isinstance(value, str | type(None)) else str(value)
             if len(text) > _LIMITS[key]:
@@ -93,7 +96,7 @@ def update_contact(
     actor.require(Permission.EDIT_CONTACTS)
     values = _clean(raw)
     with db.write() as session:
-        contact = session.get(Contact, contact_id)
+        contact = session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             raise NotFound("That contact was deleted by another user.")
         if contact.version != expected_version:
@@ -128,7 +131,7 @@ def update_contact(
 def delete_contact(db: Database, actor: Actor, contact_id: int) -> None:
     actor.require(Permission.EDIT_CONTACTS)
     with db.write() as session:
-        contact = session.get(Contact, contact_id)
+        contact = session.get(Contact, contact_id, with_for_update=True)
         if contact is None:
             return
         audit.record(

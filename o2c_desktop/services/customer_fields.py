@@ -16,6 +16,7 @@ from typing import Any
 
 from babel import Locale
 
+from o2c_desktop.db.types import MONEY_MAX
 from o2c_desktop.money import decimals_of, is_currency, minor_units, parse_amount
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -89,7 +90,10 @@ def _limit(value: str) -> Decimal:
         raise ValueError("the credit limit cannot be negative")
     if decimals_of(amount) > 4:
         raise ValueError("too many decimals")
-    return amount
+    if amount > MONEY_MAX:
+        raise ValueError(f"too large; at most {int(MONEY_MAX):,}")
+    # "60000" and a stored 60000.00 are the same limit: keep cents so audit rows read alike.
+    return amount.quantize(Decimal("0.01")) if decimals_of(amount) <= 2 else amount
 
 
 def _bool(value: str) -> bool:

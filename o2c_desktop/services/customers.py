@@ -547,7 +547,9 @@ def update_customer(
     ConflictError naming them and what they changed; nothing is written."""
     values, problems = parse_values(raw)
     with db.write() as session:
-        customer = session.get(Customer, customer_id)
+        # Row lock on PostgreSQL (SQLite has BEGIN IMMEDIATE): a concurrent save waits, then
+        # sees the new version and gets a ConflictError instead of a StaleDataError.
+        customer = session.get(Customer, customer_id, with_for_update=True)
         if customer is None:
             raise NotFound(f"Customer #{customer_id} was deleted by another user.")
         if customer.version != expected_version:
@@ -597,7 +599,7 @@ def _conflict(session: Session, customer: Customer, expected_version: int) -> Co
 def delete_customer(db: Database, actor: Actor, customer_id: int, expected_version: int) -> None:
     actor.require(Permission.DELETE_CUSTOMER)
     with db.write() as session:
-        customer = session.get(Customer, customer_id)
+        customer = session.get(Customer, customer_id, with_for_update=True)
         if customer is None:
             return
         if customer.version != expected_version:

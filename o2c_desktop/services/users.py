@@ -185,7 +185,7 @@ def update_user(
     actor.require(Permission.MANAGE_USERS)
     roles = frozenset(roles)
     with db.write() as session:
-        user = session.get(User, user_id)
+        user = session.get(User, user_id, with_for_update=True)
         if user is None:
             raise NotFound(f"User #{user_id} no longer exists.")
         if user.version != expected_version:

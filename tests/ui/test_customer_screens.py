@@ -175,7 +175,7 @@ def test_edit_conflict_names_the_other_user_and_keeps_input(ctx: UiContext, qtbo
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     qtbot.waitUntil(lambda: dialog.banner.isVisible(), timeout=WAIT)
     assert "maria" in dialog.banner.text()
-    assert "Credit limit is now 60000" in dialog.banner.text()
+    assert "Credit limit is now 60000.00" in dialog.banner.text()
     assert limit.text() == "75000"  # the typed input survives
     assert customers.get_customer(ctx.db, ctx.actor, first.id).credit_limit == Decimal("60000")
     # Saving again is a deliberate overwrite of Maria's change.
