@@ -7,10 +7,8 @@ from typing import Any
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLineEdit,
-    QVBoxLayout,
 )
 
 from o2c_desktop.errors import ConflictError, O2CError, ValidationFailed
@@ -18,7 +16,13 @@ from o2c_desktop.services import contacts
 from o2c_desktop.services.customers import ContactRow
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.form_support import banner, error_label, set_error, with_error
+from o2c_desktop.ui.dialogs.form_support import (
+    banner,
+    error_label,
+    save_cancel_layout,
+    set_error,
+    with_error,
+)
 
 LABELS = {
     "name": "Name*",
@@ -51,15 +55,7 @@ class ContactDialog(QDialog):
             form.addRow(label, with_error(self.edits[name], self.errors[name]))
         form.addRow("", self.primary)
         form.addRow("", self.statements)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
+        self.buttons = save_cancel_layout(self, form, self.save)
         if contact:
             for name in LABELS:
                 self.edits[name].setText(getattr(contact, name) or "")

@@ -15,12 +15,10 @@ from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QGridLayout,
     QLineEdit,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -39,7 +37,13 @@ from o2c_desktop.services.customer_fields import (
 )
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.form_support import banner, error_label, set_error, with_error
+from o2c_desktop.ui.dialogs.form_support import (
+    banner,
+    error_label,
+    save_cancel_layout,
+    set_error,
+    with_error,
+)
 
 LEFT = ("number", "name", "legal_name", "tax_id", "segment", "currency", "email", "phone")
 RIGHT = (
@@ -83,15 +87,7 @@ class CustomerDialog(QDialog):
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(body)
 
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(scroll)
-        layout.addWidget(self.buttons)
+        self.buttons = save_cancel_layout(self, scroll, self.save)
         self.resize(1150, 520)
 
         if detail:

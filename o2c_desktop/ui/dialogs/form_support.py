@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
 
 ERROR_STYLE = "color: #b00020;"
 BANNER_STYLE = (
@@ -41,3 +41,20 @@ def banner() -> QLabel:
 def set_error(label: QLabel, message: str | None) -> None:
     label.setText(message or "")
     label.setVisible(bool(message))
+
+
+def save_cancel_layout(dialog: QDialog, body: QWidget | QLayout, save: object) -> QDialogButtonBox:
+    """Banner on top, the form, then Save (Enter) and Cancel (Escape): every edit dialog."""
+    buttons = QDialogButtonBox(
+        QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+    )
+    buttons.accepted.connect(save)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(dialog.banner)  # type: ignore[attr-defined]
+    if isinstance(body, QLayout):
+        layout.addLayout(body)
+    else:
+        layout.addWidget(body)
+    layout.addWidget(buttons)
+    return buttons

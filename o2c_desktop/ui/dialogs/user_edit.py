@@ -7,10 +7,8 @@ from typing import Any
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QLineEdit,
-    QVBoxLayout,
 )
 
 from o2c_desktop.errors import O2CError, ValidationFailed
@@ -18,7 +16,13 @@ from o2c_desktop.models.users import Role
 from o2c_desktop.services import users
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.form_support import banner, error_label, set_error, with_error
+from o2c_desktop.ui.dialogs.form_support import (
+    banner,
+    error_label,
+    save_cancel_layout,
+    set_error,
+    with_error,
+)
 
 
 class UserDialog(QDialog):
@@ -41,15 +45,7 @@ class UserDialog(QDialog):
             form.addRow("Roles" if role == Role.COLLECTOR else "", box)
         form.addRow("", self.errors["roles"])
         form.addRow("", self.active)
-        self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
-        )
-        self.buttons.accepted.connect(self.save)
-        self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addLayout(form)
-        layout.addWidget(self.buttons)
+        self.buttons = save_cancel_layout(self, form, self.save)
         self.active.setChecked(True)
         if user:
             self.username.setText(user.username)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from PySide6.QtCore import Qt
+
+RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 @dataclass(frozen=True)
@@ -24,3 +28,15 @@ class Column:
         if isinstance(raw, bool):
             return "Yes" if raw else ""
         return str(raw)
+
+
+def header_data(
+    columns: Sequence[Column], section: int, orientation: Qt.Orientation, role: int
+) -> Any:
+    """Column titles for a horizontal header, right-aligned over numbers."""
+    if orientation == Qt.Orientation.Horizontal and 0 <= section < len(columns):
+        if role == Qt.ItemDataRole.DisplayRole:
+            return columns[section].title
+        if role == Qt.ItemDataRole.TextAlignmentRole and columns[section].numeric:
+            return RIGHT
+    return None

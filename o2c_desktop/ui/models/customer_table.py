@@ -16,7 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from o2c_desktop.services.customer_fields import RISK_CLASSES
 from o2c_desktop.services.customers import PAGE_SIZE, CustomerQuery, CustomerRow
 from o2c_desktop.ui import formatting, workers
-from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.models.columns import RIGHT, Column, header_data
 from o2c_desktop.ui.models.list_table import ROW_ROLE
 
 Fetch = Callable[[CustomerQuery, int, int], list[CustomerRow]]
@@ -157,7 +157,7 @@ class CustomerTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return column.display(row)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return RIGHT
         if role == Qt.ItemDataRole.ToolTipRole and column.key == "utilization":
             return (
                 f"Exposure {formatting.money(row.exposure, row.currency)} of "
@@ -170,12 +170,7 @@ class CustomerTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return COLUMNS[section].title
-            if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[section].numeric:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+        return header_data(COLUMNS, section, orientation, role)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
-from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.models.columns import RIGHT, Column, header_data
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -42,7 +42,7 @@ class ListTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return column.display(row)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return RIGHT
         if role == SORT_ROLE:
             value = column.value(row)
             return "" if value is None else (float(value) if column.numeric else str(value))
@@ -53,9 +53,4 @@ class ListTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.columns):
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.columns[section].title
-            if role == Qt.ItemDataRole.TextAlignmentRole and self.columns[section].numeric:
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
+        return header_data(self.columns, section, orientation, role)

@@ -9,7 +9,6 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -28,6 +27,7 @@ from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.models.customer_table import COLUMNS, EXPORT_COLUMNS, CustomerTableModel
 from o2c_desktop.ui.widgets.messages import ask_export_path, show_error, show_info
+from o2c_desktop.ui.widgets.table_panel import configure_table
 
 SEARCH_DELAY_MS = 150
 
@@ -63,15 +63,8 @@ class CustomerListScreen(QWidget):
         self.view = QTableView()
         self.view.setObjectName("customerTable")
         self.view.setModel(self.model)
-        self.view.setSortingEnabled(True)
+        configure_table(self.view)
         self.view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.AscendingOrder)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.view.horizontalHeader().setStretchLastSection(True)
         self.view.horizontalHeader().setSectionsMovable(True)
         for column, width in enumerate((100, 300, 120, 130, 160, 120, 120, 90, 70)):
             self.view.setColumnWidth(column, width)

@@ -24,6 +24,18 @@ from o2c_desktop.ui.models.list_table import ROW_ROLE, SORT_ROLE, ListTableModel
 from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
 
 
+def configure_table(view: QTableView) -> None:
+    """The house style of every table: sortable, whole-row selection, read-only, compact rows."""
+    view.setSortingEnabled(True)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setStretchLastSection(True)
+
+
 class TablePanel(QWidget):
     activated = Signal(object)  # the row object under Enter / double-click
 
@@ -47,14 +59,7 @@ class TablePanel(QWidget):
 
         self.view = QTableView()
         self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().hide()
-        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        self.view.horizontalHeader().setStretchLastSection(True)
+        configure_table(self.view)
         self.view.activated.connect(lambda index: self.activated.emit(index.data(ROW_ROLE)))
         QShortcut(
             QKeySequence(Qt.Key.Key_Escape),
