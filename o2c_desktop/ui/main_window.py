@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.nav)
         self.splitter.addWidget(self.stack)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([170, 1230])
         self.setCentralWidget(self.splitter)
 
         self._build_menus()
