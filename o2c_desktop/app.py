@@ -77,9 +77,11 @@ def run_gui(database_url: str | None = None) -> int:
             break
         except O2CError as exc:
             box = QMessageBox(QMessageBox.Icon.Critical, "O2C Desktop cannot start", str(exc))
-            box.addButton("Database settings…", QMessageBox.ButtonRole.AcceptRole)
+            settings = box.addButton("Database settings…", QMessageBox.ButtonRole.AcceptRole)
             box.addButton(QMessageBox.StandardButton.Close)
-            if os.environ.get(BENCH_ENV) or box.exec() != 0:
+            if not os.environ.get(BENCH_ENV):
+                box.exec()
+            if box.clickedButton() is not settings:
                 print(f"o2c-desktop: {exc}", file=sys.stderr)
                 return 1
             dialog = SettingsDialog(url)
