@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from o2c_desktop import __version__
+from o2c_desktop import __version__, cli_ledger, cli_reports
 from o2c_desktop.config import resolve_database_url
 from o2c_desktop.errors import O2CError
 
@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read FIELD from a column with another name (repeatable)",
     )
     cust.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    cli_ledger.add_import_parsers(what)
+    cli_reports.add_parsers(commands)
     return parser
 
 
@@ -109,6 +111,10 @@ def _run_command(args: argparse.Namespace) -> int:
     actor = users.sign_in(db)
     if args.command == "demo-data":
         return _demo(db, actor, args)
+    if args.command == "report":
+        return cli_reports.run(db, actor, args)
+    if args.command == "import" and args.import_kind != "customers":
+        return cli_ledger.run_import(db, actor, args)
     if args.command == "import":
         from o2c_desktop.services import customer_import
 

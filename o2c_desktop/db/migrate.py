@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-SCHEMA_HEAD = "0001_foundation"
+SCHEMA_HEAD = "0002_ledger"
 
 
 def alembic_config() -> Config:

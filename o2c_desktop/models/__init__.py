@@ -4,15 +4,29 @@ from o2c_desktop.models.activities import Activity
 from o2c_desktop.models.audit import AuditEntry
 from o2c_desktop.models.base import Base
 from o2c_desktop.models.customers import Contact, Customer, CustomerSearchTerm, PaymentTerms
+from o2c_desktop.models.ledger import (
+    Allocation,
+    AppSetting,
+    Dispute,
+    DisputeItem,
+    Invoice,
+    Payment,
+)
 from o2c_desktop.models.users import Role, User, UserRole
 
 __all__ = [
     "Activity",
+    "Allocation",
+    "AppSetting",
     "AuditEntry",
     "Base",
     "Contact",
     "Customer",
     "CustomerSearchTerm",
+    "Dispute",
+    "DisputeItem",
+    "Invoice",
+    "Payment",
     "PaymentTerms",
     "Role",
     "User",

@@ -30,6 +30,13 @@ class Permission(Enum):
     IMPORT_CUSTOMERS = ("import customers", OFFICE)
     LOAD_DEMO_DATA = ("load demo data", frozenset({Role.ADMINISTRATOR}))
     MANAGE_USERS = ("manage users and roles", frozenset({Role.ADMINISTRATOR}))
+    POST_LEDGER = ("post invoices, credit notes and payments", OFFICE)
+    APPLY_CASH = ("apply or reverse cash and credit notes", OFFICE)
+    WRITE_OFF = ("write off open amounts", MANAGERS)
+    MANAGE_DISPUTES = ("raise and work disputes", ALL_ROLES)
+    IMPORT_LEDGER = ("import invoices and payments", OFFICE)
+    VIEW_REPORTS = ("view AR reports", ALL_ROLES)
+    EDIT_SETTINGS = ("change department settings", MANAGERS)
 
     @property
     def text(self) -> str:

@@ -1,0 +1,186 @@
+"""The AR ledger: open items (invoices, credit notes), payments, dated allocations, disputes.
+
+Open amounts are kept on the rows for speed (`open_amount`, `unapplied_amount`) and updated in
+the same transaction as the allocations that change them; any past date is computed from the
+dated allocations instead (open at D = amount − allocations dated ≤ D and not reversed by D).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from o2c_desktop.db.types import Money
+from o2c_desktop.models.base import Base, UTCDateTime, utcnow
+
+INVOICE, CREDIT_NOTE = "invoice", "credit_note"
+ALLOC_PAYMENT, ALLOC_CREDIT, ALLOC_DISCOUNT, ALLOC_WRITE_OFF = (
+    "payment",
+    "credit_note",
+    "discount",
+    "write_off",
+)
+DISPUTE_STATUSES = ("open", "in_review", "resolved_customer", "resolved_us", "withdrawn")
+OPEN_DISPUTE_STATUSES = ("open", "in_review")
+
+
+class Invoice(Base):
+    """An open item: an invoice (a debit) or a credit note (a credit to allocate to invoices).
+
+    Amounts are positive for both kinds; `kind` gives the sign. For a credit note `open_amount`
+    is the part not yet allocated.
+    """
+
+    __tablename__ = "invoices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(12), default=INVOICE)
+    number: Mapped[str] = mapped_column(String(40))
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    open_amount: Mapped[Decimal] = mapped_column(Money)
+    disputed_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    discount_until: Mapped[date | None] = mapped_column(Date)
+    dunning_level: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        UniqueConstraint("kind", "number", name="uq_invoices_kind_number"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("open_amount >= 0 AND open_amount <= amount", name="open_within_amount"),
+        Index("ix_invoices_customer_id_issue_date", "customer_id", "issue_date"),
+        Index("ix_invoices_issue_date", "issue_date"),
+        Index("ix_invoices_due_date", "due_date"),
+        # The ~15 % of items still open are what aging, the ledger tab and call lists read.
+        Index(
+            "ix_invoices_open_customer_due",
+            "customer_id",
+            "due_date",
+            postgresql_where=text("open_amount <> 0"),
+            sqlite_where=text("open_amount <> 0"),
+        ),
+    )
+
+
+class Payment(Base):
+    """Cash received. `unapplied_amount` is what is not yet allocated to invoices."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str | None] = mapped_column(String(20))
+    reference: Mapped[str | None] = mapped_column(String(80))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    unapplied_amount: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(
+            "unapplied_amount >= 0 AND unapplied_amount <= amount", name="unapplied_within_amount"
+        ),
+        Index("ix_payments_customer_id_date", "customer_id", "date"),
+        Index("ix_payments_date", "date"),
+    )
+
+
+class Allocation(Base):
+    """Part of an invoice settled on a date: by a payment, a credit note, a discount or a
+    write-off. A reversal keeps the row and dates the reversal, so history stays reproducible."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    date: Mapped[date] = mapped_column(Date)
+    reversed_on: Mapped[date | None] = mapped_column(Date)
+    reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_allocations_invoice_id_date", "invoice_id", "date"),
+        Index("ix_allocations_payment_id", "payment_id"),
+        Index("ix_allocations_credit_note_id", "credit_note_id"),
+        Index("ix_allocations_date", "date"),
+    )
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reason_code: Mapped[str] = mapped_column(String(30))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    opened_on: Mapped[date] = mapped_column(Date)
+    resolved_on: Mapped[date | None] = mapped_column(Date)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class DisputeItem(Base):
+    """The part of one invoice a dispute covers."""
+
+    __tablename__ = "dispute_items"
+
+    dispute_id: Mapped[int] = mapped_column(
+        ForeignKey("disputes.id", ondelete="CASCADE"), primary_key=True
+    )
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+    __table_args__ = (Index("ix_dispute_items_invoice_id", "invoice_id"),)
+
+
+class AppSetting(Base):
+    """Department-wide settings as JSON text (aging buckets, letterhead, …), one row per key."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
