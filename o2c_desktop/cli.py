@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=2000, metavar="N")
     demo.add_argument("--seed", type=int, default=1, metavar="S")
     demo.add_argument(
+        "--invoices",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also generate about N invoices with payments (a ledger)",
+    )
+    demo.add_argument(
         "--if-empty", action="store_true", help="do nothing when the database already has customers"
     )
 
