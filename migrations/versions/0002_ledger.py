@@ -101,6 +101,15 @@ def upgrade() -> None:
             "ix_invoices_customer_id_issue_date", ["customer_id", "issue_date"], unique=False
         )
         batch_op.create_index("ix_invoices_due_date", ["due_date"], unique=False)
+        batch_op.create_index("ix_invoices_number", ["number"], unique=False)
+        batch_op.create_index("ix_invoices_amount", ["amount"], unique=False)
+        batch_op.create_index(
+            "ix_invoices_open_due",
+            ["due_date"],
+            unique=False,
+            postgresql_where=sa.text("open_amount <> 0"),
+            sqlite_where=sa.text("open_amount <> 0"),
+        )
         batch_op.create_index("ix_invoices_issue_date", ["issue_date"], unique=False)
         batch_op.create_index(
             "ix_invoices_open_customer_due",
@@ -232,6 +241,13 @@ def downgrade() -> None:
         )
         batch_op.drop_index("ix_invoices_issue_date")
         batch_op.drop_index("ix_invoices_due_date")
+        batch_op.drop_index("ix_invoices_number")
+        batch_op.drop_index("ix_invoices_amount")
+        batch_op.drop_index(
+            "ix_invoices_open_due",
+            postgresql_where=sa.text("open_amount <> 0"),
+            sqlite_where=sa.text("open_amount <> 0"),
+        )
         batch_op.drop_index("ix_invoices_customer_id_issue_date")
 
     op.drop_table("invoices")

@@ -73,6 +73,14 @@ class Invoice(Base):
         Index("ix_invoices_customer_id_issue_date", "customer_id", "issue_date"),
         Index("ix_invoices_issue_date", "issue_date"),
         Index("ix_invoices_due_date", "due_date"),
+        Index("ix_invoices_number", "number"),
+        Index("ix_invoices_amount", "amount"),
+        Index(
+            "ix_invoices_open_due",
+            "due_date",
+            postgresql_where=text("open_amount <> 0"),
+            sqlite_where=text("open_amount <> 0"),
+        ),
         # The ~15 % of items still open are what aging, the ledger tab and call lists read.
         Index(
             "ix_invoices_open_customer_due",
