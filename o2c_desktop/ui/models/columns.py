@@ -18,6 +18,7 @@ class Column:
     value: Callable[[Any], Any]  # raw value: sorting, export
     text: Callable[[Any], str] | None = None  # display text; default str(value)
     numeric: bool = False  # right-aligned
+    tooltip: Callable[[Any], str] | None = None
 
     def display(self, row: Any) -> str:
         raw = self.value(row)
