@@ -33,6 +33,7 @@ from o2c_desktop.ui.dialogs.settings import SettingsDialog
 from o2c_desktop.ui.screens.admin_users import UsersScreen
 from o2c_desktop.ui.screens.customer_list import CustomerListScreen
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
+from o2c_desktop.ui.screens.invoices import InvoicesScreen
 
 BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
 
@@ -61,6 +62,9 @@ class MainWindow(QMainWindow):
         )
         self.customer_tabs.tabCloseRequested.connect(self.close_tab)
         self._add_area("Customers", self.customer_tabs)
+        self.invoices = InvoicesScreen(ctx)
+        self.invoices.open_customer.connect(self.open_customer)
+        self._add_area("Invoices", self.invoices)
         self.users_screen: UsersScreen | None = None
         if ctx.actor.may(Permission.MANAGE_USERS):
             self.users_screen = UsersScreen(ctx)
@@ -181,6 +185,7 @@ class MainWindow(QMainWindow):
             current.reload()
         if self.users_screen is not None:
             self.users_screen.reload()
+        self.invoices.refresh()
 
     # -- other -----------------------------------------------------------------------------
     def open_settings(self) -> None:

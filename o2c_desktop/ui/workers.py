@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import shiboken6
@@ -125,3 +125,36 @@ def run_with_progress(
     dialog.canceled.connect(task.cancel)
     dialog.show()
     return task
+
+
+def export_in_background(
+    parent: QWidget,
+    path: str,
+    title: str,
+    columns: Sequence[Any],
+    batches: Callable[[], Iterable[Sequence[Any]]],
+    total: int | None,
+) -> Task:
+    """Export a whole query (not only the rows loaded on screen) with progress and Cancel.
+
+    `batches()` runs on the worker and yields lists of row objects; `columns` turn each row into
+    raw values (Decimal, date), so the file keeps exact amounts.
+    """
+    from o2c_desktop.services.export import export_table
+    from o2c_desktop.ui.widgets.messages import show_error, show_info
+
+    headers = [c.title for c in columns]
+
+    def run(task: Task) -> int:
+        rows = ([[c.value(row) for c in columns] for row in batch] for batch in batches())
+        return export_table(
+            path, headers, rows, total=total, progress=task.report, cancelled=task.cancelled
+        )
+
+    return run_with_progress(
+        parent,
+        title,
+        run,
+        on_done=lambda n: show_info(parent, f"Exported {n:,} rows to {path}."),
+        on_failed=lambda error: show_error(parent, error),
+    )

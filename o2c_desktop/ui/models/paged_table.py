@@ -55,7 +55,9 @@ class PagedTableModel(QAbstractTableModel):
         self._generation += 1
         self.beginResetModel()
         self.rows, self.total = [], None
-        self._exhausted, self._loading = False, False
+        # Loading already: a view reacting to the reset must not ask for the first page again
+        # (it did, through fetchMore, and every row arrived twice).
+        self._exhausted, self._loading = False, True
         self.endResetModel()
         self._request_page()
         generation = self._generation

@@ -22,11 +22,10 @@ from PySide6.QtWidgets import (
 from o2c_desktop.services import customers, users
 from o2c_desktop.services.auth import Permission
 from o2c_desktop.services.customer_fields import RISK_CLASSES
-from o2c_desktop.services.export import export_table
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.models.customer_table import COLUMNS, EXPORT_COLUMNS, CustomerTableModel
-from o2c_desktop.ui.widgets.messages import ask_export_path, show_error, show_info
+from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
 from o2c_desktop.ui.widgets.table_panel import configure_table
 
 SEARCH_DELAY_MS = 150
@@ -211,27 +210,11 @@ class CustomerListScreen(QWidget):
     def export_to(self, path: str) -> workers.Task:
         """Export every row of the current view (not only the loaded ones), in the background."""
         query, ctx = self.model.query, self.ctx
-        columns = COLUMNS + EXPORT_COLUMNS
-        total = self.model.total
-
-        def run(task: workers.Task) -> int:
-            batches = (
-                [[c.value(row) for c in columns] for row in batch]
-                for batch in customers.iter_customers(ctx.db, ctx.actor, query)
-            )
-            return export_table(
-                path,
-                [c.title for c in columns],
-                batches,
-                total=total,
-                progress=task.report,
-                cancelled=task.cancelled,
-            )
-
-        return workers.run_with_progress(
+        return workers.export_in_background(
             self,
+            path,
             "Exporting customers",
-            run,
-            on_done=lambda n: show_info(self, f"Exported {n:,} customers to {path}."),
-            on_failed=lambda error: show_error(self, error),
+            COLUMNS + EXPORT_COLUMNS,
+            lambda: customers.iter_customers(ctx.db, ctx.actor, query),
+            self.model.total,
         )
