@@ -64,6 +64,8 @@ class Customer(Base):
     )
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    # Never reuse a deleted customer's id on SQLite: its audit rows still carry that id.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
 
 
 class Contact(Base):

@@ -50,7 +50,7 @@ from o2c_desktop.services.search_terms import prefix_upper_bound, terms_for, wor
 
 PAGE_SIZE = 200
 # Stored attribute of each editable field (the rest are stored under their own name).
-_COLUMN = {"payment_terms": "payment_terms_code", "collector": "collector_id"}
+STORED_COLUMN = {"payment_terms": "payment_terms_code", "collector": "collector_id"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ def _stored_values(session: Session, customer: Customer) -> dict[str, Any]:
                 session.get(User, customer.collector_id).username if customer.collector_id else None
             )
         else:
-            values[spec.name] = getattr(customer, _COLUMN.get(spec.name, spec.name))
+            values[spec.name] = getattr(customer, STORED_COLUMN.get(spec.name, spec.name))
     return values
 
 
@@ -420,7 +420,10 @@ def check_values(
 ) -> list[FieldProblem]:
     """Rules across fields and against the database: terms exist, collector exists, decimals."""
     problems = []
-    if "payment_terms" in values and values["payment_terms"] not in refs.terms:
+    for required in ("currency", "payment_terms"):  # they have defaults, but never blank
+        if required in values and not values[required]:
+            problems.append(FieldProblem(required, "required"))
+    if values.get("payment_terms") and values["payment_terms"] not in refs.terms:
         problems.append(
             FieldProblem(
                 "payment_terms",
@@ -467,7 +470,7 @@ def _apply(customer: Customer, values: Mapping[str, Any], refs: ResolvedRefs) ->
         if name == "collector":
             customer.collector_id = refs.collector_id(value) if value else None
         else:
-            setattr(customer, _COLUMN.get(name, name), value)
+            setattr(customer, STORED_COLUMN.get(name, name), value)
 
 
 def write_search_terms(session: Session, customer_id: int, values: Mapping[str, Any]) -> None:

@@ -105,8 +105,13 @@ def test_parse_mapping_refuses_unknown_fields():
         parse_mapping(["limit=Credit"])
 
 
+def test_parse_mapping_refuses_a_field_mapped_to_two_columns():
+    with pytest.raises(O2CError, match="name is mapped twice"):
+        parse_mapping(["name=Company", "name=Firm"])
+
+
 def test_report_summary():
-    report = ImportReport("customers.csv", 120, 100, 15, 5, (), dry_run=True)
+    report = ImportReport("customers.csv", 120, 100, 15, 5, (), True)
     assert report.summary() == (
         "customers.csv: 120 rows: 100 created, 15 updated, 5 unchanged (dry run: nothing written)"
     )
@@ -267,17 +272,23 @@ def test_semicolon_file_and_ambiguous_decimal_comma(db, admin, tmp_path):
     assert customer(db, admin, "S-1").credit_limit == Decimal("1234.56")
     assert customer(db, admin, "S-1").name == "Semi, Colon & Co"
 
-    # "1234,56" would read as 123456 (parse_amount drops commas); the importer refuses it.
+    # In a semicolon file even "1,234" probably means 1.234; the importer refuses it.
     bad = write_csv(
         tmp_path / "comma.csv",
-        [HEADER, ["S-2", "Komma GmbH", "EUR", "1234,56", "", "", ""]],
+        [HEADER, ["S-2", "Komma GmbH", "EUR", "1,234", "", "", ""]],
         delimiter=";",
     )
     with pytest.raises(ValidationFailed) as caught:
         import_customers(db, admin, bad)
     [problem] = caught.value.problems
-    assert (problem.row, problem.field, problem.value) == (2, "credit_limit", "1234,56")
+    assert (problem.row, problem.field, problem.value) == (2, "credit_limit", "1,234")
     assert "ambiguous" in problem.message
+
+    # Elsewhere a comma that does not group by three is refused as in the dialog.
+    quoted = write_csv(tmp_path / "quoted.csv", [HEADER, ["S-3", "Q", "EUR", "12,5", "", "", ""]])
+    with pytest.raises(ValidationFailed, match=r"credit_limit \(value '12,5'\): misplaced"):
+        import_customers(db, admin, quoted)
+    assert count(db, Customer) == 1
 
 
 def test_tab_delimited_with_grouped_amount(db, admin, tmp_path):
@@ -297,6 +308,15 @@ def test_bom_and_windows_1252(db, admin, tmp_path):
     assert bom.read_bytes().startswith(b"\xef\xbb\xbf")
     assert import_customers(db, admin, bom).created == 1
     assert customer(db, admin, "B-1").name == "Łódź Textiles"
+
+    utf16 = write_csv(
+        tmp_path / "unicode.txt",
+        [["number", "name"], ["U-1", "Ørsted A/S"]],
+        delimiter="\t",
+        encoding="utf-16",
+    )
+    assert import_customers(db, admin, utf16).created == 1
+    assert customer(db, admin, "U-1").name == "Ørsted A/S"
 
     legacy = write_csv(
         tmp_path / "ansi.csv", [["number", "name"], ["W-1", "Zürich Müller"]], encoding="cp1252"
@@ -344,6 +364,15 @@ def test_changed_row_updates_only_that_customer_field_by_field(db, admin, manage
         ("update", "name", "Zürich Steel AG", "Zürich Stahl AG"),
     ]
     # The version recorded lets the edit dialog explain a conflict, as after a dialog edit.
+    with db.read() as session:
+        recorded = set(
+            session.scalars(
+                select(AuditEntry.record_version).where(
+                    AuditEntry.customer_id == after.id, AuditEntry.action == "update"
+                )
+            )
+        )
+    assert recorded == {after.version}
     assert customers.update_customer(db, admin, after.id, after.version, {"city": "Bern"})
     # New name searchable, old one gone.
     found = customers.list_customers(db, admin, customers.CustomerQuery(search="stahl"))
@@ -477,6 +506,32 @@ def test_unreadable_files_give_one_clear_error(db, admin, tmp_path, name, conten
         import_customers(db, admin, path)
     assert message in str(caught.value)
     assert not isinstance(caught.value, ValidationFailed)
+
+
+def test_zip_that_is_not_a_workbook(db, admin, tmp_path):
+    path = tmp_path / "other.xlsx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("hello.txt", "not a workbook")
+    with pytest.raises(O2CError, match=r"other\.xlsx: not a readable XLSX workbook"):
+        import_customers(db, admin, path)
+
+
+def test_credit_limit_too_large_for_the_database(db, admin, tmp_path):
+    path = write_csv(
+        tmp_path / "big.csv", [["number", "name", "credit_limit"], ["G-1", "Giant", "1e15"]]
+    )
+    with pytest.raises(ValidationFailed, match=r"row 2, credit_limit \(value '1e15'\): too large"):
+        import_customers(db, admin, path)
+
+
+def test_a_long_list_of_problems_is_cut_short(db, admin, tmp_path, monkeypatch):
+    monkeypatch.setattr(customer_import, "MAX_PROBLEMS", 3)
+    rows = [["number", "name", "country"]] + [[f"X-{i}", "X", "??"] for i in range(10)]
+    with pytest.raises(ValidationFailed) as caught:
+        import_customers(db, admin, write_csv(tmp_path / "many.csv", rows))
+    problems = caught.value.problems
+    assert [p.row for p in problems] == [2, 3, 4, None]
+    assert problems[-1].message.startswith("7 more problems not listed")
 
 
 def test_header_only_file_imports_nothing(db, admin, tmp_path):
