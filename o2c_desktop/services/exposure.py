@@ -1,8 +1,9 @@
 """A customer's exposure, kept on the customer row so the list sorts and filters on it in SQL.
 
 Exposure = open invoices − unallocated credit notes − unapplied cash (+ open orders, when orders
-exist). Every service that changes open amounts calls `refresh_exposure` for the customers it
-touched, in the same transaction.
+exist), in the customer's currency: items in other currencies are left out until the app has
+exchange rates, rather than added as if they were the same money. Every service that changes
+open amounts calls `refresh_exposure` for the customers it touched, in the same transaction.
 """
 
 from __future__ import annotations
@@ -29,12 +30,20 @@ def exposure_expression() -> object:
                 0,
             )
         )
-        .where(Invoice.customer_id == Customer.id, Invoice.open_amount != 0)
+        .where(
+            Invoice.customer_id == Customer.id,
+            Invoice.open_amount != 0,
+            Invoice.currency == Customer.currency,
+        )
         .scalar_subquery()
     )
     cash = (
         select(func.coalesce(func.sum(Payment.unapplied_amount), 0))
-        .where(Payment.customer_id == Customer.id, Payment.unapplied_amount != 0)
+        .where(
+            Payment.customer_id == Customer.id,
+            Payment.unapplied_amount != 0,
+            Payment.currency == Customer.currency,
+        )
         .scalar_subquery()
     )
     return items - cash
