@@ -1,12 +1,51 @@
-"""`o2c-desktop report aging|kpis|payment-behaviour`: the screens' figures for scripts."""
+"""`o2c-desktop report aging|kpis|payment-behaviour`: the screens' figures for scripts.
+
+Output formats
+- table: aligned for people, amounts right-aligned with the currency's decimals.
+- csv (aging, payment behaviour): one row per customer (and currency); the aging adds one
+  "Total" row per currency with an empty customer number.
+- json: amounts are strings with the currency's decimals ("1234.50"); ratios and day figures are
+  numbers rounded half-even to 2 decimals (null when undefined, e.g. DSO without sales). Customers
+  are identified by their number.
+
+JSON shapes (required keys first; the others are extras)
+- aging: {"as_of", "buckets": {label: amount}, "total", "customers": [{"customer", "buckets",
+  "total", "name", "currency", "unapplied_cash", "balance"}], "currency", "unapplied_cash",
+  "balance", "by_currency": {code: {"buckets", "total", "unapplied_cash", "balance"}}}.
+  Unapplied cash is not part of AR nor of any bucket; balance = total − unapplied cash.
+- kpis: {"from", "to", "credit_sales", "ar_opening", "ar_total", "ar_current", "dso",
+  "best_possible_dso", "add", "cei", "countback_dso", "currency", "days", "percent_overdue",
+  "disputed_amount", "by_currency": {code: {the same figures}}}.
+- payment behaviour: [{"customer", "paid_invoices", "avg_days_to_pay", "avg_days_late",
+  "weighted_days_late", "name", "currency", "paid_amount"}].
+
+Several currencies: amounts in different currencies are never added together. When the portfolio
+has more than one, the top-level figures of the aging and of the KPIs are null and "currency" is
+null; each currency's figures are under "by_currency", and each customer row says its currency.
+With one currency the top-level figures are that currency's (and "by_currency" has it alone).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, TextIO
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
+from o2c_desktop.money import minor_units
+from o2c_desktop.services import aging as aging_service
+from o2c_desktop.services import kpis as kpi_service
+from o2c_desktop.services import payment_behaviour as behaviour_service
 from o2c_desktop.services.auth import Actor
+
+_DEFAULT_DECIMALS = 2
+_NAME_WIDTH = 40
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,5 +64,385 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     behaviour.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
-def run(db: Database, actor: Actor, args: argparse.Namespace) -> int:
-    raise O2CError(f"report {args.report_kind} is not available yet")
+def run(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO | None = None) -> int:
+    stream = out or sys.stdout
+    if args.report_kind == "aging":
+        as_of = parse_date("--as-of", args.as_of)
+        report = aging_service.aging(db, actor, as_of)
+        _AGING[args.format](report, stream)
+        return 0
+    date_from = parse_date("--from", args.date_from)
+    date_to = parse_date("--to", args.date_to)
+    if args.report_kind == "kpis":
+        figures = kpi_service.kpis_by_currency(db, actor, date_from, date_to)
+        _KPIS[args.format](date_from, date_to, figures, stream)
+        return 0
+    if args.report_kind == "payment-behaviour":
+        rows = behaviour_service.payment_behaviour(db, actor, date_from, date_to)
+        _BEHAVIOUR[args.format](rows, stream)
+        return 0
+    raise O2CError(f"report {args.report_kind} is not available")
+
+
+# ---------------------------------------------------------------------------------------------
+# Values as text
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_date(option: str, value: str) -> date:
+    """An ISO date (YYYY-MM-DD) or "today"; anything else is one clear error naming the option."""
+    text = value.strip()
+    if text.lower() == "today":
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise O2CError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _decimals(currency: str | None) -> int:
+    if not currency:
+        return _DEFAULT_DECIMALS
+    try:
+        return minor_units(currency)
+    except Exception:  # an unknown code: show cents rather than fail the report
+        return _DEFAULT_DECIMALS
+
+
+def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
+    """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
+    rounded = value.quantize(Decimal(1).scaleb(-_decimals(currency)), rounding=ROUND_HALF_EVEN)
+    if rounded == 0:
+        rounded = abs(rounded)  # never "-0.00"
+    return format(rounded, ",f" if grouped else "f")
+
+
+def ratio_json(value: Decimal | None) -> float | None:
+    """A ratio already rounded to 2 decimals, as a JSON number (its shortest repr is exact)."""
+    return None if value is None else float(value)
+
+
+def ratio_text(value: Decimal | None) -> str:
+    return "n/a" if value is None else format(value, "f")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int, stream: TextIO) -> None:
+    """Columns padded to their widest cell; the first `left` columns left-aligned, the rest
+    (amounts, numbers) right-aligned."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for k, cell in enumerate(row):
+            widths[k] = max(widths[k], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.ljust(widths[k]) if k < left else cell.rjust(widths[k])
+            for k, cell in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    stream.write(line(header) + "\n")
+    stream.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows:
+        stream.write(line(row) + "\n")
+
+
+def _clip(text: str, width: int = _NAME_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _csv_writer(stream: TextIO) -> Any:
+    return csv.writer(stream, lineterminator="\n")
+
+
+def _dump(value: Any, stream: TextIO) -> None:
+    stream.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Aging
+# ---------------------------------------------------------------------------------------------
+
+
+def _bucket_map(labels: Sequence[str], values: Sequence[Decimal], currency: str | None) -> dict:
+    return {label: amount_text(v, currency) for label, v in zip(labels, values, strict=True)}
+
+
+def aging_json(report: aging_service.AgingReport) -> dict[str, Any]:
+    labels = report.labels
+    by_currency = {
+        f.currency: {
+            "buckets": _bucket_map(labels, f.buckets, f.currency),
+            "total": amount_text(f.total, f.currency),
+            "unapplied_cash": amount_text(f.unapplied_cash, f.currency),
+            "balance": amount_text(f.balance, f.currency),
+        }
+        for f in report.currencies
+    }
+    customers = [
+        {
+            "customer": row.number,
+            "buckets": _bucket_map(labels, row.buckets, row.currency),
+            "total": amount_text(row.total, row.currency),
+            "name": row.name,
+            "currency": row.currency,
+            "unapplied_cash": amount_text(row.unapplied_cash, row.currency),
+            "balance": amount_text(row.balance, row.currency),
+        }
+        for row in report.customers
+    ]
+    top: dict[str, Any]
+    if len(report.currencies) == 1:
+        only = report.currencies[0].currency
+        top = {"currency": only, **by_currency[only]}
+    elif not report.currencies:
+        zero = amount_text(Decimal(0), None)
+        top = {
+            "currency": None,
+            "buckets": dict.fromkeys(labels, zero),
+            "total": zero,
+            "unapplied_cash": zero,
+            "balance": zero,
+        }
+    else:
+        top = {
+            "currency": None,
+            "buckets": None,
+            "total": None,
+            "unapplied_cash": None,
+            "balance": None,
+        }
+    return {
+        "as_of": report.as_of.isoformat(),
+        "buckets": top["buckets"],
+        "total": top["total"],
+        "customers": customers,
+        "currency": top["currency"],
+        "unapplied_cash": top["unapplied_cash"],
+        "balance": top["balance"],
+        "by_currency": by_currency,
+    }
+
+
+def _aging_json(report: aging_service.AgingReport, stream: TextIO) -> None:
+    _dump(aging_json(report), stream)
+
+
+def _aging_header(report: aging_service.AgingReport) -> list[str]:
+    return ["Customer", "Name", "Currency", *report.labels, "Total", "Unapplied", "Balance"]
+
+
+def _aging_rows(report: aging_service.AgingReport, *, table: bool) -> list[list[str]]:
+    def amounts(values: Sequence[Decimal], currency: str) -> list[str]:
+        return [amount_text(v, currency, grouped=table) for v in values]
+
+    rows = [
+        [
+            row.number,
+            _clip(row.name) if table else row.name,
+            row.currency,
+            *amounts((*row.buckets, row.total, row.unapplied_cash, row.balance), row.currency),
+        ]
+        for row in report.customers
+    ]
+    for f in report.currencies:
+        rows.append(
+            [
+                "",
+                "Total",
+                f.currency,
+                *amounts((*f.buckets, f.total, f.unapplied_cash, f.balance), f.currency),
+            ]
+        )
+    return rows
+
+
+def _aging_table(report: aging_service.AgingReport, stream: TextIO) -> None:
+    stream.write(f"Aging as of {report.as_of.isoformat()}\n\n")
+    if not report.customers:
+        stream.write("Nothing open.\n")
+        return
+    _table(_aging_header(report), _aging_rows(report, table=True), 3, stream)
+
+
+def _aging_csv(report: aging_service.AgingReport, stream: TextIO) -> None:
+    writer = _csv_writer(stream)
+    writer.writerow(
+        ["customer", "name", "currency", *report.labels, "total", "unapplied_cash", "balance"]
+    )
+    writer.writerows(_aging_rows(report, table=False))
+
+
+_AGING: dict[str, Callable[[aging_service.AgingReport, TextIO], None]] = {
+    "table": _aging_table,
+    "csv": _aging_csv,
+    "json": _aging_json,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# KPIs
+# ---------------------------------------------------------------------------------------------
+
+_KPI_AMOUNTS = ("credit_sales", "ar_opening", "ar_total", "ar_current")
+_KPI_RATIOS = ("dso", "best_possible_dso", "add", "cei", "countback_dso")
+
+
+def _kpi_figures(k: kpi_service.Kpis) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        name: amount_text(getattr(k, name), k.currency) for name in _KPI_AMOUNTS
+    }
+    figures.update({name: ratio_json(getattr(k, name)) for name in _KPI_RATIOS})
+    figures["percent_overdue"] = ratio_json(k.percent_overdue)
+    figures["disputed_amount"] = amount_text(k.disputed_amount, k.currency)
+    return figures
+
+
+def kpis_json(
+    date_from: date, date_to: date, by_currency: dict[str, kpi_service.Kpis]
+) -> dict[str, Any]:
+    per_currency = {cur: _kpi_figures(k) for cur, k in sorted(by_currency.items())}
+    if len(per_currency) == 1:
+        currency, top = next(iter(per_currency.items()))
+    elif not per_currency:
+        currency = None
+        zero = amount_text(Decimal(0), None)
+        top = dict.fromkeys(_KPI_AMOUNTS, zero) | dict.fromkeys(_KPI_RATIOS)
+        top |= {"percent_overdue": None, "disputed_amount": zero}
+    else:
+        currency = None
+        top = dict.fromkeys((*_KPI_AMOUNTS, *_KPI_RATIOS, "percent_overdue", "disputed_amount"))
+    return {
+        "from": date_from.isoformat(),
+        "to": date_to.isoformat(),
+        **{name: top[name] for name in (*_KPI_AMOUNTS, *_KPI_RATIOS)},
+        "currency": currency,
+        "days": (date_to - date_from).days + 1,
+        "percent_overdue": top["percent_overdue"],
+        "disputed_amount": top["disputed_amount"],
+        "by_currency": per_currency,
+    }
+
+
+def _kpis_json(
+    date_from: date, date_to: date, by_currency: dict[str, kpi_service.Kpis], stream: TextIO
+) -> None:
+    _dump(kpis_json(date_from, date_to, by_currency), stream)
+
+
+def _kpis_table(
+    date_from: date, date_to: date, by_currency: dict[str, kpi_service.Kpis], stream: TextIO
+) -> None:
+    days = (date_to - date_from).days + 1
+    stream.write(f"KPIs {date_from.isoformat()} to {date_to.isoformat()} ({days} days)\n\n")
+    if not by_currency:
+        stream.write("No credit sales and no receivables in this period.\n")
+        return
+    codes = sorted(by_currency)
+    opening = (date_from - timedelta(days=1)).isoformat()
+    lines: list[tuple[str, Callable[[kpi_service.Kpis], str]]] = [
+        ("Credit sales", lambda k: amount_text(k.credit_sales, k.currency, grouped=True)),
+        (f"AR at {opening}", lambda k: amount_text(k.ar_opening, k.currency, grouped=True)),
+        (
+            f"AR at {date_to.isoformat()}",
+            lambda k: amount_text(k.ar_total, k.currency, grouped=True),
+        ),
+        ("  current", lambda k: amount_text(k.ar_current, k.currency, grouped=True)),
+        ("  overdue", lambda k: amount_text(k.ar_overdue, k.currency, grouped=True)),
+        ("Disputed", lambda k: amount_text(k.disputed_amount, k.currency, grouped=True)),
+        ("DSO (days)", lambda k: ratio_text(k.dso)),
+        ("Best possible DSO (days)", lambda k: ratio_text(k.best_possible_dso)),
+        ("ADD (days)", lambda k: ratio_text(k.add)),
+        ("CEI (%)", lambda k: ratio_text(k.cei)),
+        ("Countback DSO (days)", lambda k: ratio_text(k.countback_dso)),
+        ("Overdue (%)", lambda k: ratio_text(k.percent_overdue)),
+    ]
+    rows = [[label, *(show(by_currency[c]) for c in codes)] for label, show in lines]
+    _table(["Figure", *codes], rows, 1, stream)
+
+
+_KPIS: dict[str, Callable[[date, date, dict[str, kpi_service.Kpis], TextIO], None]] = {
+    "table": _kpis_table,
+    "json": _kpis_json,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Payment behaviour
+# ---------------------------------------------------------------------------------------------
+
+
+def behaviour_json(rows: Sequence[behaviour_service.PaymentBehaviour]) -> list[dict[str, Any]]:
+    return [
+        {
+            "customer": r.number,
+            "paid_invoices": r.paid_invoices,
+            "avg_days_to_pay": ratio_json(r.avg_days_to_pay),
+            "avg_days_late": ratio_json(r.avg_days_late),
+            "weighted_days_late": ratio_json(r.weighted_days_late),
+            "name": r.name,
+            "currency": r.currency,
+            "paid_amount": amount_text(r.paid_amount, r.currency),
+        }
+        for r in rows
+    ]
+
+
+def _behaviour_json(rows: Sequence[behaviour_service.PaymentBehaviour], stream: TextIO) -> None:
+    _dump(behaviour_json(rows), stream)
+
+
+def _behaviour_cells(r: behaviour_service.PaymentBehaviour, *, table: bool) -> list[str]:
+    return [
+        r.number,
+        _clip(r.name) if table else r.name,
+        r.currency,
+        str(r.paid_invoices),
+        amount_text(r.paid_amount, r.currency, grouped=table),
+        ratio_text(r.avg_days_to_pay),
+        ratio_text(r.avg_days_late),
+        ratio_text(r.weighted_days_late),
+    ]
+
+
+def _behaviour_table(rows: Sequence[behaviour_service.PaymentBehaviour], stream: TextIO) -> None:
+    if not rows:
+        stream.write("No invoices were fully paid in this period.\n")
+        return
+    header = [
+        "Customer",
+        "Name",
+        "Currency",
+        "Paid invoices",
+        "Paid amount",
+        "Avg days to pay",
+        "Avg days late",
+        "Weighted days late",
+    ]
+    _table(header, [_behaviour_cells(r, table=True) for r in rows], 3, stream)
+
+
+def _behaviour_csv(rows: Sequence[behaviour_service.PaymentBehaviour], stream: TextIO) -> None:
+    writer = _csv_writer(stream)
+    writer.writerow(
+        [
+            "customer",
+            "name",
+            "currency",
+            "paid_invoices",
+            "paid_amount",
+            "avg_days_to_pay",
+            "avg_days_late",
+            "weighted_days_late",
+        ]
+    )
+    for r in rows:
+        cells = _behaviour_cells(r, table=False)
+        writer.writerow(["" if c == "n/a" else c for c in cells])
+
+
+_BEHAVIOUR: dict[str, Callable[[Sequence[behaviour_service.PaymentBehaviour], TextIO], None]] = {
+    "table": _behaviour_table,
+    "csv": _behaviour_csv,
+    "json": _behaviour_json,
+}
