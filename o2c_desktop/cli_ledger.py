@@ -1,18 +1,24 @@
-"""`o2c-desktop import invoices|payments FILE`: what an ERP export looks like, loaded whole."""
+"""`o2c-desktop import invoices|payments FILE`: what an ERP export looks like, loaded whole.
+
+A file with any bad row is refused whole: the CLI prints the ValidationFailed message (one line per
+problem: row, column, value, reason) on stderr and exits 1. See services/ledger_import.py for what
+the rows mean (a negative invoice amount is a credit note, payments naming an invoice are
+allocated to it, re-importing a file changes nothing).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import O2CError
 from o2c_desktop.services.auth import Actor
 
 
 def add_import_parsers(kinds: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     for name, fields in (
         ("invoices", "customer, number, issue_date, due_date, amount, currency, external_id"),
-        ("payments", "customer, date, amount, reference, invoice"),
+        ("payments", "customer, date, amount, reference, invoice, currency, external_id"),
     ):
         parser = kinds.add_parser(name, help=f"{name} (fields: {fields})")
         parser.add_argument("file", metavar="FILE")
@@ -47,4 +53,27 @@ def add_import_parsers(kinds: argparse._SubParsersAction) -> None:  # type: igno
 
 
 def run_import(db: Database, actor: Actor, args: argparse.Namespace) -> int:
-    raise O2CError(f"import {args.import_kind} is not available yet")
+    from o2c_desktop.services import ledger_import
+
+    kind = args.import_kind
+    options = ledger_import.LedgerImportOptions(
+        mapping=ledger_import.parse_mapping(kind, args.map),
+        date_format=args.date_format,
+        decimal_comma=args.decimal_comma,
+        create_missing_customers=args.create_missing_customers,
+        dry_run=args.dry_run,
+        apply=getattr(args, "apply", ledger_import.APPLY_NONE),
+    )
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\r{done:,} / {total:,}", end="", file=sys.stderr)
+
+    try:
+        report = ledger_import.import_ledger(db, actor, kind, args.file, options, progress=progress)
+    finally:
+        if tty:
+            print("\r\033[K", end="", file=sys.stderr)
+    print(report.summary())
+    return 0
