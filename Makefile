@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/o2c-desktop demo-data --if-empty --customers 2000
+	$(BIN)/o2c-desktop demo-data --if-empty --customers 2000 --invoices 30000
 	$(BIN)/o2c-desktop
 
 test: $(STAMP)

@@ -138,21 +138,39 @@ def _run_command(args: argparse.Namespace) -> int:
 
 
 def _demo(db, actor, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from o2c_desktop.services import demo_data
+    from o2c_desktop.services import demo_data, demo_ledger
 
     if args.if_empty and demo_data.has_customers(db):
         return 0
     started = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{done:,} / {total:,} customers", end="", file=sys.stderr)
+    def progress(what: str):  # type: ignore[no-untyped-def]
+        def show(done: int, total: int) -> None:
+            if sys.stderr.isatty():
+                print(f"\r{done:,} / {total:,} {what}", end="", file=sys.stderr)
 
-    result = demo_data.generate(db, actor, args.customers, args.seed, progress=progress)
+        return show
+
+    result = demo_data.generate(
+        db, actor, args.customers, args.seed, progress=progress("customers")
+    )
     if sys.stderr.isatty():
         print(file=sys.stderr)
     print(
         f"Added {result.customers:,} customers, {result.contacts:,} contacts and "
         f"{result.collectors} collectors in {time.perf_counter() - started:.1f} s"
     )
+    if args.invoices > 0:
+        started = time.perf_counter()
+        ledger = demo_ledger.generate_ledger(
+            db, actor, args.invoices, args.seed, progress=progress("invoices")
+        )
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(
+            f"Added {ledger.invoices:,} invoices, {ledger.payments:,} payments, "
+            f"{ledger.open_invoices:,} open ({ledger.credit_notes:,} credit notes, "
+            f"{ledger.allocations:,} allocations, {ledger.disputes:,} disputes) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
     return 0
