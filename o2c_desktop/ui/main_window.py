@@ -18,9 +18,11 @@ from PySide6.QtWidgets import (
     QListWidget,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTabWidget,
+    QWidget,
 )
 
 from o2c_desktop import __version__
@@ -29,10 +31,13 @@ from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
+from o2c_desktop.ui.dialogs.import_dialog import ImportDialog
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
 from o2c_desktop.ui.screens.admin_users import UsersScreen
+from o2c_desktop.ui.screens.aging_screen import AgingScreen
 from o2c_desktop.ui.screens.customer_list import CustomerListScreen
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
+from o2c_desktop.ui.screens.dashboard import DashboardScreen
 from o2c_desktop.ui.screens.invoices import InvoicesScreen
 
 BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
@@ -41,6 +46,15 @@ BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
 def window_settings() -> QSettings:
     """Window layout lives beside the settings file (an INI), not in the registry/dconf."""
     return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+def _scrolled(widget: QWidget) -> QScrollArea:
+    """Chart-heavy screens scroll rather than force the window taller than a laptop screen."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(widget)
+    return area
 
 
 class MainWindow(QMainWindow):
@@ -65,6 +79,11 @@ class MainWindow(QMainWindow):
         self.invoices = InvoicesScreen(ctx)
         self.invoices.open_customer.connect(self.open_customer)
         self._add_area("Invoices", self.invoices)
+        self.aging = AgingScreen(ctx)
+        self.aging.open_customer.connect(self.open_customer)
+        self._add_area("Aging", _scrolled(self.aging))
+        self.dashboard = DashboardScreen(ctx)
+        self._add_area("Dashboard", _scrolled(self.dashboard))
         self.users_screen: UsersScreen | None = None
         if ctx.actor.may(Permission.MANAGE_USERS):
             self.users_screen = UsersScreen(ctx)
@@ -111,6 +130,14 @@ class MainWindow(QMainWindow):
             return act
 
         file_menu = self.menuBar().addMenu("&File")
+        can_import = self.ctx.actor.may(Permission.IMPORT_LEDGER)
+        action(
+            file_menu, "Import &invoices…", lambda: self.import_file("invoices"), enabled=can_import
+        )
+        action(
+            file_menu, "Import &payments…", lambda: self.import_file("payments"), enabled=can_import
+        )
+        file_menu.addSeparator()
         action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
         file_menu.addSeparator()
         action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -186,6 +213,11 @@ class MainWindow(QMainWindow):
         if self.users_screen is not None:
             self.users_screen.reload()
         self.invoices.refresh()
+        self.aging.refresh()
+        self.dashboard.refresh()
+
+    def import_file(self, kind: str) -> None:
+        ImportDialog(self.ctx, kind, self).exec()
 
     # -- other -----------------------------------------------------------------------------
     def open_settings(self) -> None:

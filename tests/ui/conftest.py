@@ -31,8 +31,10 @@ def boxes(monkeypatch: pytest.MonkeyPatch) -> Boxes:
     record = Boxes()
     for kind in ("critical", "warning", "information"):
         monkeypatch.setattr(
-            QMessageBox, kind,
-            lambda _parent, _title, text, *a, k=kind, **kw: record.shown.append((k, text)))
+            QMessageBox,
+            kind,
+            lambda _parent, _title, text, *a, k=kind, **kw: record.shown.append((k, text)),
+        )
 
     def question(_parent, _title, text, *a, **kw):  # type: ignore[no-untyped-def]
         record.shown.append(("question", text))

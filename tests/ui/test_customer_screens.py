@@ -23,10 +23,20 @@ WAIT = 10_000
 
 def make_customers(ctx: UiContext) -> list[customers.CustomerDetail]:
     rows = [
-        {"number": "C-001", "name": "Zürich Uhren AG", "credit_limit": "50000", "segment": "Retail",
-         "tax_id": "CHE123456789"},
-        {"number": "C-002", "name": "Łukasz Budowa Sp. z o.o.", "credit_limit": "1000.50",
-         "segment": "Enterprise", "on_hold": True},
+        {
+            "number": "C-001",
+            "name": "Zürich Uhren AG",
+            "credit_limit": "50000",
+            "segment": "Retail",
+            "tax_id": "CHE123456789",
+        },
+        {
+            "number": "C-002",
+            "name": "Łukasz Budowa Sp. z o.o.",
+            "credit_limit": "1000.50",
+            "segment": "Enterprise",
+            "on_hold": True,
+        },
         {"number": "C-003", "name": "Acme Steel Ltd", "credit_limit": "0", "segment": "Retail"},
     ]
     return [customers.create_customer(ctx.db, ctx.actor, row) for row in rows]
@@ -38,8 +48,10 @@ def window(ctx: UiContext, qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
     win = MainWindow(ctx)
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.customer_list.model.rowCount() == 3
-                    and win.customer_list.filters_loaded, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: win.customer_list.model.rowCount() == 3 and win.customer_list.filters_loaded,
+        timeout=WAIT,
+    )
     return win
 
 
@@ -56,13 +68,16 @@ def test_list_shows_customers_sorted_by_name_with_count(window: MainWindow, qtbo
 def test_type_ahead_search_folds_accents(window: MainWindow, qtbot) -> None:  # type: ignore[no-untyped-def]
     screen = window.customer_list
     qtbot.keyClicks(screen.search, "lukasz")
-    qtbot.waitUntil(lambda: screen.model.rowCount() == 1 and not screen.model.is_loading(),
-                    timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: screen.model.rowCount() == 1 and not screen.model.is_loading(), timeout=WAIT
+    )
     assert screen.model.index(0, 0).data() == "C-002"
     screen.search.clear()
     qtbot.keyClicks(screen.search, "che1234")  # a tax ID prefix
-    qtbot.waitUntil(lambda: screen.model.rowCount() == 1
-                    and screen.model.index(0, 0).data() == "C-001", timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: screen.model.rowCount() == 1 and screen.model.index(0, 0).data() == "C-001",
+        timeout=WAIT,
+    )
 
 
 def test_filters_and_sorting_run_in_sql(window: MainWindow, qtbot) -> None:  # type: ignore[no-untyped-def]
@@ -74,16 +89,22 @@ def test_filters_and_sorting_run_in_sql(window: MainWindow, qtbot) -> None:  # t
     screen.segment.setCurrentIndex(screen.segment.findData("Retail"))
     qtbot.waitUntil(lambda: screen.model.rowCount() == 2, timeout=WAIT)
     screen.view.sortByColumn(5, Qt.SortOrder.DescendingOrder)  # credit limit, high first
-    qtbot.waitUntil(lambda: screen.model.query.sort_key == "credit_limit"
-                    and screen.model.rowCount() == 2
-                    and screen.model.index(0, 0).data() == "C-001", timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            screen.model.query.sort_key == "credit_limit"
+            and screen.model.rowCount() == 2
+            and screen.model.index(0, 0).data() == "C-001"
+        ),
+        timeout=WAIT,
+    )
 
 
 def test_customer_model_passes_modeltester(ctx: UiContext, qtbot, qtmodeltester) -> None:  # type: ignore[no-untyped-def]
     make_customers(ctx)
     model = CustomerTableModel(
         lambda q, o, n: customers.list_customers(ctx.db, ctx.actor, q, o, n),
-        lambda q: customers.count_customers(ctx.db, ctx.actor, q))
+        lambda q: customers.count_customers(ctx.db, ctx.actor, q),
+    )
     model.refresh()
     qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=WAIT)
     qtmodeltester.check(model)
@@ -95,7 +116,8 @@ def test_lazy_fetching_pages_through_a_long_list(ctx: UiContext, qtbot) -> None:
     demo_data.generate(ctx.db, ctx.actor, 450, seed=5)
     model = CustomerTableModel(
         lambda q, o, n: customers.list_customers(ctx.db, ctx.actor, q, o, n),
-        lambda q: customers.count_customers(ctx.db, ctx.actor, q))
+        lambda q: customers.count_customers(ctx.db, ctx.actor, q),
+    )
     model.refresh()
     qtbot.waitUntil(lambda: model.rowCount() == customers.PAGE_SIZE, timeout=WAIT)
     assert model.canFetchMore()
@@ -113,13 +135,23 @@ def test_open_profile_shows_credit_header_and_tabs(window: MainWindow, qtbot) ->
     screen.view.setFocus()
     screen.view.setCurrentIndex(screen.model.index(row, 1))
     qtbot.keyClick(screen.view, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: isinstance(window.customer_tabs.currentWidget(), CustomerProfile)
-                    and window.customer_tabs.currentWidget().detail is not None, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: (
+            isinstance(window.customer_tabs.currentWidget(), CustomerProfile)
+            and window.customer_tabs.currentWidget().detail is not None
+        ),
+        timeout=WAIT,
+    )
     profile: CustomerProfile = window.customer_tabs.currentWidget()
     assert profile.header.limit.text() == "€1,000.50"
     assert "ON HOLD" in profile.header.hold.text()
     assert [profile.tabs.tabText(i) for i in range(profile.tabs.count())] == [
-        "&Overview", "&Contacts", "&Activity", "&History"]
+        "&Overview",
+        "&Contacts",
+        "&Activity",
+        "&Ledger",
+        "&History",
+    ]
     assert window.customer_tabs.tabText(window.customer_tabs.currentIndex()).startswith("C-002")
     assert profile.history.model.rowCount() > 0  # the create was audited
 
@@ -161,8 +193,9 @@ def test_validation_is_shown_next_to_the_field(ctx: UiContext, qtbot) -> None:  
 
 def test_edit_conflict_names_the_other_user_and_keeps_input(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
     first = make_customers(ctx)[0]
-    other_row = users.create_user(ctx.db, ctx.actor, "maria", "Maria Manager",
-                                  [Role.CREDIT_MANAGER])
+    other_row = users.create_user(
+        ctx.db, ctx.actor, "maria", "Maria Manager", [Role.CREDIT_MANAGER]
+    )
     maria = Actor(other_row.id, other_row.username, other_row.display_name, other_row.roles)
     dialog = CustomerDialog(ctx, customers.get_customer(ctx.db, ctx.actor, first.id))
     qtbot.addWidget(dialog)
@@ -187,8 +220,7 @@ def test_edit_conflict_names_the_other_user_and_keeps_input(ctx: UiContext, qtbo
 def test_collector_is_refused_with_the_reason(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
     first = make_customers(ctx)[0]
     row = users.create_user(ctx.db, ctx.actor, "colin", "Colin Collector", [Role.COLLECTOR])
-    colin = UiContext(ctx.db, Actor(row.id, row.username, row.display_name, row.roles),
-                      ctx.signals)
+    colin = UiContext(ctx.db, Actor(row.id, row.username, row.display_name, row.roles), ctx.signals)
     dialog = CustomerDialog(colin, customers.get_customer(ctx.db, ctx.actor, first.id))
     qtbot.addWidget(dialog)
     dialog.show()
@@ -214,7 +246,8 @@ def test_add_note_from_the_activity_tab(window: MainWindow, ctx: UiContext, qtbo
     qtbot.waitUntil(lambda: profile.timeline.count() == 1, timeout=WAIT)
     assert "Promised to pay on Friday" in profile.timeline.item(0).text()
     assert [a.body for a in activities.list_activities(ctx.db, ctx.actor, customer_id)] == [
-        "Promised to pay on Friday"]
+        "Promised to pay on Friday"
+    ]
 
 
 def test_export_current_view_to_csv_and_xlsx(window: MainWindow, qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -222,8 +255,9 @@ def test_export_current_view_to_csv_and_xlsx(window: MainWindow, qtbot, tmp_path
 
     screen = window.customer_list
     qtbot.keyClicks(screen.search, "zur")
-    qtbot.waitUntil(lambda: screen.model.rowCount() == 1 and screen.model.query.search == "zur",
-                    timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: screen.model.rowCount() == 1 and screen.model.query.search == "zur", timeout=WAIT
+    )
     target = tmp_path / "view.csv"
     screen.export_to(str(target))
     qtbot.waitUntil(target.exists, timeout=WAIT)
@@ -242,7 +276,9 @@ def test_export_current_view_to_csv_and_xlsx(window: MainWindow, qtbot, tmp_path
     assert sheet.cell(2, 2).value == "Zürich Uhren AG"
 
 
-def test_keyboard_shortcuts_and_remembered_layout(window: MainWindow, ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+def test_keyboard_shortcuts_and_remembered_layout(
+    window: MainWindow, ctx: UiContext, qtbot
+) -> None:  # type: ignore[no-untyped-def]
     window.customer_list.view.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
     assert window.customer_list.search.hasFocus()

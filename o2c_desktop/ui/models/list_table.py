@@ -19,6 +19,8 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class ListTableModel(QAbstractTableModel):
+    ROW_ROLE = ROW_ROLE
+
     def __init__(self, columns: Sequence[Column], parent: Any = None):
         super().__init__(parent)
         self.columns = list(columns)

@@ -44,6 +44,7 @@ class PagedTableModel(QAbstractTableModel):
         self._generation = 0
         self._loading = False
         self._exhausted = True
+        self.sort_keys: frozenset[str] | None = None  # None: every column sorts
 
     # -- queries -----------------------------------------------------------------------------
     def set_query(self, query: Any) -> None:
@@ -146,6 +147,8 @@ class PagedTableModel(QAbstractTableModel):
             return
         descending = order == Qt.SortOrder.DescendingOrder
         key = self.columns[column].key
+        if self.sort_keys is not None and key not in self.sort_keys:
+            return  # a column SQL cannot order by: keep the current order
         if (key, descending) != (self.query.sort_key, self.query.descending):
             self.set_query(replace(self.query, sort_key=key, descending=descending))
 

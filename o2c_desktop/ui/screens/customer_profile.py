@@ -33,6 +33,7 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.contact_edit import ContactDialog
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
 from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.screens.customer_ledger import LedgerTab
 from o2c_desktop.ui.widgets.messages import confirm, show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
 
@@ -195,6 +196,10 @@ class CustomerProfile(QWidget):
         activity_layout.addLayout(note_row)
         self.tabs.addTab(self.activity_tab, "&Activity")
 
+        # Ledger
+        self.ledger = LedgerTab(ctx, customer_id)
+        self.tabs.addTab(self.ledger, "&Ledger")
+
         # History
         self.history = TablePanel(HISTORY_COLUMNS, "history")
         self.tabs.addTab(self.history, "&History")
@@ -289,6 +294,7 @@ class CustomerProfile(QWidget):
             )
             self.timeline.addItem(item)
         self.history.set_rows(history)
+        self.ledger.reload()
         self.title_changed.emit(f"{detail.number} {detail.name}")
 
     # -- actions ---------------------------------------------------------------------------
