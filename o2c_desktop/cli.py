@@ -7,6 +7,7 @@ stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except O2CError as exc:
         print(f"o2c-desktop: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `o2c-desktop report … | head` closed the pipe: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the final flush quiet
+        return 0
     except KeyboardInterrupt:
         print("o2c-desktop: interrupted; nothing more was written", file=sys.stderr)
         return EXIT_ERROR

@@ -9,6 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import (
+    QComboBox,
     QDateEdit,
     QFrame,
     QGridLayout,
@@ -65,6 +66,8 @@ class DashboardScreen(QWidget):
         start, end = last_quarter(date.today())
         self.date_from = QDateEdit(QDate(start), calendarPopup=True, objectName="kpiFrom")
         self.date_to = QDateEdit(QDate(end), calendarPopup=True, objectName="kpiTo")
+        self.currency = QComboBox(objectName="kpiCurrency")
+        self.currency.setToolTip("Figures in different currencies are never added together")
         self.show_button = QPushButton("Show")
         self.status = QLabel()
         top = QHBoxLayout()
@@ -72,6 +75,7 @@ class DashboardScreen(QWidget):
         top.addWidget(self.date_from)
         top.addWidget(QLabel("to"))
         top.addWidget(self.date_to)
+        top.addWidget(self.currency)
         top.addWidget(self.show_button)
         top.addWidget(self.status, 1)
         self.tiles = {key: Tile(title) for key, title, _unit in TILES}
@@ -90,6 +94,7 @@ class DashboardScreen(QWidget):
         layout.addLayout(tiles)
         layout.addLayout(charts, 1)
         self.show_button.clicked.connect(self.refresh)
+        self.currency.activated.connect(lambda _i: self.refresh())
         self.loaded = False
         self.refresh()
 
@@ -97,16 +102,20 @@ class DashboardScreen(QWidget):
         ctx = self.ctx
         date_from, date_to = self.date_from.date().toPython(), self.date_to.date().toPython()
         today = date.today()
+        wanted = self.currency.currentData()
         self.status.setText("Computing…")
 
         def load() -> tuple[Any, ...]:
-            if not kpis.currencies(ctx.db, ctx.actor):
-                return None, None, [], []
+            known = kpis.currencies(ctx.db, ctx.actor)
+            if not known:
+                return known, None, None, [], []
+            chosen = wanted if wanted in known else ("EUR" if "EUR" in known else known[0])
             return (
-                kpis.kpis(ctx.db, ctx.actor, date_from, date_to),
+                known,
+                kpis.kpis(ctx.db, ctx.actor, date_from, date_to, chosen),
                 aging.aging(ctx.db, ctx.actor, today, include_customers=False),
-                kpis.dso_series(ctx.db, ctx.actor, 12, today),
-                kpis.top_overdue(ctx.db, ctx.actor, today, 10),
+                kpis.dso_series(ctx.db, ctx.actor, 12, today, chosen),
+                kpis.top_overdue(ctx.db, ctx.actor, today, 10, chosen),
             )
 
         workers.submit(load, owner=self, on_done=self._show, on_failed=self._failed)
@@ -116,8 +125,15 @@ class DashboardScreen(QWidget):
         show_error(self, error)
 
     def _show(self, loaded: tuple[Any, ...]) -> None:
-        figures, report, series, top = loaded
+        known, figures, report, series, top = loaded
         self.loaded = True
+        self.currency.blockSignals(True)
+        self.currency.clear()
+        for code in known:
+            self.currency.addItem(code, code)
+        if figures is not None:
+            self.currency.setCurrentIndex(self.currency.findData(figures.currency))
+        self.currency.blockSignals(False)
         if figures is None:
             self.status.setText("No ledger yet: import invoices and payments to see figures.")
             return
