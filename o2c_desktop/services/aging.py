@@ -44,6 +44,8 @@ from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    ColumnElement,
     Date,
     Select,
     and_,
@@ -59,6 +61,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import NullType
 
@@ -313,6 +316,35 @@ def _has_unapplied() -> Any:
     return Payment.unapplied_amount != literal_column("0")
 
 
+class _Selective(ColumnElement[bool]):
+    """A WHERE term marked as rare for SQLite's planner: likelihood(term, 0.0001).
+
+    Most allocations have no credit note, so ANALYZE records credit_note_id as one value
+    (NULL) repeated 1,700,000 times, and SQLite then scans the whole table rather than use
+    ix_allocations_credit_note_id for `credit_note_id = ?` (measured: 0.3 s per lookup instead of
+    0.002 s). PostgreSQL keeps the fraction of NULLs apart and needs no hint."""
+
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, clause: Any):
+        self.clause = clause
+
+
+@compiles(_Selective)
+def _compile_selective(element: _Selective, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clause, **kw))
+
+
+@compiles(_Selective, "sqlite")
+def _compile_selective_sqlite(element: _Selective, compiler: Any, **kw: Any) -> str:
+    return f"likelihood({compiler.process(element.clause, **kw)}, 0.0001)"
+
+
+def selective(clause: Any) -> Any:
+    return _Selective(clause)
+
+
 def _signed(kind: Any, amount: Any) -> Any:
     """An item's amount with its sign in AR: credit notes count negative."""
     return case((kind == CREDIT_NOTE, -amount), else_=amount)
@@ -394,7 +426,7 @@ def _allocation_rows(
             .where(condition, item.issue_date <= as_of)
         )
         if link is Allocation.credit_note_id:
-            stmt = stmt.where(Allocation.credit_note_id.is_not(None))
+            stmt = stmt.where(selective(Allocation.credit_note_id.is_not(None)))
         rows.append(scope.items(stmt, item))
     return rows
 
@@ -508,7 +540,7 @@ def dated_ledger_rows(latest: date) -> Any:
             .where(Allocation.date <= latest, item.issue_date <= latest)
         )
         if link is Allocation.credit_note_id:
-            stmt = stmt.where(Allocation.credit_note_id.is_not(None))
+            stmt = stmt.where(selective(Allocation.credit_note_id.is_not(None)))
         parts.append(stmt)
     return union_all(*parts).subquery("dated_rows")
 
@@ -550,7 +582,7 @@ def rollback_rows(session: Session, earliest: date) -> Any:
             .where(later)
         )
         if link is Allocation.credit_note_id:
-            stmt = stmt.where(Allocation.credit_note_id.is_not(None))
+            stmt = stmt.where(selective(Allocation.credit_note_id.is_not(None)))
         parts.append(stmt)
     return union_all(*parts).subquery("rollback_rows")
 
@@ -940,12 +972,10 @@ def _open_expression(as_of: date, source: Source, moves: Moves | None) -> Any:
     """An item's open amount at a date, as a correlated expression over its allocations."""
 
     def settled(condition: Any) -> Any:
-        # The condition sits in a CASE, not in WHERE: with only the link to match, SQLite must
-        # use the link's index. (ANALYZE sees credit_note_id as one value, NULL, and would rather
-        # range-scan allocations by date for every item.)
+        # The condition sits in a CASE, not in WHERE: only the link drives the lookup.
         by_link = [
             select(func.coalesce(func.sum(case((condition, Allocation.amount))), 0))
-            .where(link == Invoice.id)
+            .where(selective(link == Invoice.id))
             .scalar_subquery()
             for link in (Allocation.invoice_id, Allocation.credit_note_id)
         ]
@@ -964,7 +994,7 @@ def _candidate_ids(moves: Moves) -> Any:
     touched by an allocation dated after D or reversed after D."""
     conditions = [moves.later] if moves.undone is None else [moves.later, moves.undone]
     touched = [
-        select(link.label("id")).where(link.is_not(None), or_(*conditions))
+        select(link.label("id")).where(selective(link.is_not(None)), or_(*conditions))
         for link in (Allocation.invoice_id, Allocation.credit_note_id)
     ]
     return union_all(select(Invoice.id.label("id")).where(_is_open()), *touched)
