@@ -36,6 +36,7 @@ from o2c_desktop.models.ledger import INVOICE, OPEN_DISPUTE_STATUSES
 from o2c_desktop.services.aging import (
     Source,
     at_date,
+    common,
     dated_ledger_rows,
     reading,
     rollback_rows,
@@ -123,7 +124,7 @@ def credit_sales_by_currency(session: Session, date_from: date, date_to: date) -
     stmt = (
         select(Invoice.currency, func.sum(Invoice.amount))
         .where(
-            Invoice.kind == INVOICE,
+            common(Invoice.kind == INVOICE),
             Invoice.issue_date >= date_from,
             Invoice.issue_date <= date_to,
         )
@@ -193,7 +194,9 @@ def _countback_by_currency(
     """Walk back month by month (one indexed range query per month) until every currency's AR is
     counted. AR never exceeds the invoices issued by T, so the walk ends; it also stops at the
     earliest invoice."""
-    earliest = session.scalar(select(func.min(Invoice.issue_date)).where(Invoice.kind == INVOICE))
+    earliest = session.scalar(
+        select(func.min(Invoice.issue_date)).where(common(Invoice.kind == INVOICE))
+    )
     pending = {cur for cur, value in ar.items() if value > 0}
     months: list[tuple[dict[str, Decimal], int]] = []
     if earliest is not None and pending:
