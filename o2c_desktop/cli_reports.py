@@ -34,6 +34,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from typing import Any, TextIO
 
 from o2c_desktop.db import Database
@@ -100,6 +101,7 @@ def parse_date(option: str, value: str) -> date:
         raise O2CError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
 
 
+@cache
 def _decimals(currency: str | None) -> int:
     if not currency:
         return _DEFAULT_DECIMALS
@@ -168,7 +170,19 @@ def _bucket_map(labels: Sequence[str], values: Sequence[Decimal], currency: str 
     return {label: amount_text(v, currency) for label, v in zip(labels, values, strict=True)}
 
 
-def aging_json(report: aging_service.AgingReport) -> dict[str, Any]:
+def _customer_json(labels: Sequence[str], row: aging_service.CustomerAging) -> dict[str, Any]:
+    return {
+        "customer": row.number,
+        "buckets": _bucket_map(labels, row.buckets, row.currency),
+        "total": amount_text(row.total, row.currency),
+        "name": row.name,
+        "currency": row.currency,
+        "unapplied_cash": amount_text(row.unapplied_cash, row.currency),
+        "balance": amount_text(row.balance, row.currency),
+    }
+
+
+def aging_json(report: aging_service.AgingReport, *, customers: bool = True) -> dict[str, Any]:
     labels = report.labels
     by_currency = {
         f.currency: {
@@ -179,18 +193,6 @@ def aging_json(report: aging_service.AgingReport) -> dict[str, Any]:
         }
         for f in report.currencies
     }
-    customers = [
-        {
-            "customer": row.number,
-            "buckets": _bucket_map(labels, row.buckets, row.currency),
-            "total": amount_text(row.total, row.currency),
-            "name": row.name,
-            "currency": row.currency,
-            "unapplied_cash": amount_text(row.unapplied_cash, row.currency),
-            "balance": amount_text(row.balance, row.currency),
-        }
-        for row in report.customers
-    ]
     top: dict[str, Any]
     if len(report.currencies) == 1:
         only = report.currencies[0].currency
@@ -205,18 +207,12 @@ def aging_json(report: aging_service.AgingReport) -> dict[str, Any]:
             "balance": zero,
         }
     else:
-        top = {
-            "currency": None,
-            "buckets": None,
-            "total": None,
-            "unapplied_cash": None,
-            "balance": None,
-        }
+        top = dict.fromkeys(("currency", "buckets", "total", "unapplied_cash", "balance"))
     return {
         "as_of": report.as_of.isoformat(),
         "buckets": top["buckets"],
         "total": top["total"],
-        "customers": customers,
+        "customers": [_customer_json(labels, row) for row in report.customers] if customers else [],
         "currency": top["currency"],
         "unapplied_cash": top["unapplied_cash"],
         "balance": top["balance"],
@@ -225,7 +221,15 @@ def aging_json(report: aging_service.AgingReport) -> dict[str, Any]:
 
 
 def _aging_json(report: aging_service.AgingReport, stream: TextIO) -> None:
-    _dump(aging_json(report), stream)
+    """The document with its customer rows written one by one, one per line (a whole portfolio
+    is 150,000 of them: no need to hold them all as dicts and as one string)."""
+    head = json.dumps(aging_json(report, customers=False), ensure_ascii=False, indent=2)
+    before, after = head.split('"customers": []', 1)
+    stream.write(before + '"customers": [')
+    for k, row in enumerate(report.customers):
+        text = json.dumps(_customer_json(report.labels, row), ensure_ascii=False)
+        stream.write(("," if k else "") + "\n    " + text)
+    stream.write(("\n  ]" if report.customers else "]") + after + "\n")
 
 
 def _aging_header(report: aging_service.AgingReport) -> list[str]:

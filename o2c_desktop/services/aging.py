@@ -23,7 +23,8 @@ Where the figures come from (`Source`): two exact ways, proven equal for any dat
   date (last month end, a quarter ago) uses too. It relies on the ledger services' rule that the
   maintained columns always equal amount − Σ allocations not reversed.
 `source_for` picks the cheaper one (MAINTAINED from today on, and for past dates nearer today
-than the first allocation; LEDGER for older dates); `source=` forces one (audits, tests).
+than the first allocation; LEDGER for older dates, and for one customer's past, found through
+its customer indexes); `source=` forces one (audits, tests).
 Both are sums of signed rows (item amounts, allocation amounts) grouped in SQL with one CASE per
 bucket on the due date, so buckets add up to the total by construction and nothing is rounded.
 
