@@ -518,6 +518,37 @@ def post_item_in_session(
     return item
 
 
+def post_item(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    customer_id: int,
+    number: str,
+    issue_date: date,
+    amount: Decimal | int | str,
+    *,
+    due_date: date | None = None,
+    currency: str | None = None,
+    external_id: str | None = None,
+) -> ItemRow:
+    """Post an invoice or a credit note in its own unit of work."""
+    actor.require(Permission.POST_LEDGER)
+    with db.write() as session:
+        item = post_item_in_session(
+            session,
+            actor,
+            kind,
+            customer_id,
+            number,
+            issue_date,
+            amount,
+            due_date=due_date,
+            currency=currency,
+            external_id=external_id,
+        )
+        return item_row(item)
+
+
 def post_invoice(
     db: Database,
     actor: Actor,
@@ -531,21 +562,18 @@ def post_invoice(
     external_id: str | None = None,
 ) -> ItemRow:
     """Post an invoice (a debit). Currency defaults to the customer's, due date to its terms."""
-    actor.require(Permission.POST_LEDGER)
-    with db.write() as session:
-        item = post_item_in_session(
-            session,
-            actor,
-            INVOICE,
-            customer_id,
-            number,
-            issue_date,
-            amount,
-            due_date=due_date,
-            currency=currency,
-            external_id=external_id,
-        )
-        return item_row(item)
+    return post_item(
+        db,
+        actor,
+        INVOICE,
+        customer_id,
+        number,
+        issue_date,
+        amount,
+        due_date=due_date,
+        currency=currency,
+        external_id=external_id,
+    )
 
 
 def post_credit_note(
@@ -561,21 +589,18 @@ def post_credit_note(
     external_id: str | None = None,
 ) -> ItemRow:
     """Post a credit note: a credit on the account until it is applied to invoices."""
-    actor.require(Permission.POST_LEDGER)
-    with db.write() as session:
-        item = post_item_in_session(
-            session,
-            actor,
-            CREDIT_NOTE,
-            customer_id,
-            number,
-            issue_date,
-            amount,
-            due_date=due_date,
-            currency=currency,
-            external_id=external_id,
-        )
-        return item_row(item)
+    return post_item(
+        db,
+        actor,
+        CREDIT_NOTE,
+        customer_id,
+        number,
+        issue_date,
+        amount,
+        due_date=due_date,
+        currency=currency,
+        external_id=external_id,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
