@@ -52,8 +52,8 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import URL, Engine  # noqa: E402
 
 from o2c_desktop.config import parse_url  # noqa: E402
-from o2c_desktop.db import Database  # noqa: E402
-from o2c_desktop.models import Invoice  # noqa: E402
+from o2c_desktop.db import Database, migrate  # noqa: E402
+from o2c_desktop.models import Customer, Invoice  # noqa: E402
 from o2c_desktop.services.users import sign_in  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -118,6 +118,9 @@ class EngineResult:
     import_rows: int = 0
     import_line: str = ""
     import_error: str | None = None
+    import_phases: str = ""  # the import's own log line: where its time went
+    reused: str = ""  # the kept ledger this run copied (--cache), instead of generating
+    upgrade: str = ""  # schema migration of a kept ledger
 
     @property
     def title(self) -> str:
@@ -142,6 +145,11 @@ class Target:
         raise NotImplementedError
 
 
+def cache_name(args: Any) -> str:
+    """What a kept, generated ledger is called: its size and seed."""
+    return f"c{args.customers}_i{args.invoices}_s{args.seed}"
+
+
 class SqliteTarget(Target):
     def __init__(self, base: Path):
         self.engine = "sqlite"
@@ -149,6 +157,21 @@ class SqliteTarget(Target):
         self.folder.mkdir()
         self.path = self.folder / "lbench.sqlite3"
         self.url = parse_url(f"sqlite:///{self.path}")
+
+    def template(self, cache: Path, args: Any) -> Path:
+        return cache / f"lbench-{args.customers}-{args.invoices}-s{args.seed}.sqlite3"
+
+    def clone_from(self, template: Path) -> None:
+        """This run's database as a copy of a kept one (its WAL checkpointed first)."""
+        with sqlite3.connect(template) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(template, self.path)
+
+    def keep_as(self, template: Path) -> None:
+        with sqlite3.connect(self.path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        template.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, template)
 
     def size(self) -> str:
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
@@ -171,6 +194,24 @@ class PostgresTarget(Target):
         with self.admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
         self.created = True
+
+    def template(self, args: Any) -> str:
+        return f"o2c_lbench_{cache_name(args)}"
+
+    def has_database(self, name: str) -> bool:
+        with self.admin.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            return found.scalar() is not None
+
+    def clone_from(self, template: str) -> None:
+        """This run's database as a copy of a kept one (CREATE DATABASE … TEMPLATE)."""
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{self.name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}" TEMPLATE "{template}"')
+
+    def keep_as(self, template: str) -> None:
+        with self.admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{template}" TEMPLATE "{self.name}"')
 
     def vacuum_analyze(self) -> float:
         engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
@@ -216,13 +257,21 @@ def app_env(base: Path, engine: str) -> dict[str, str]:
     return env
 
 
+# `python -m o2c_desktop` with the import's INFO log on (its phase timings) and nothing else.
+IMPORT_LOGGING = (
+    "import logging, sys; logging.basicConfig(level=logging.WARNING, format='%(message)s'); "
+    "logging.getLogger('o2c_desktop.services.ledger_import').setLevel(logging.INFO); "
+    "from o2c_desktop.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def app(
-    url: URL, env: dict[str, str], *args: str
+    url: URL, env: dict[str, str], *args: str, log_import: bool = False
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    entry = ["-c", IMPORT_LOGGING] if log_import else ["-m", "o2c_desktop"]
     command = [
         sys.executable,
-        "-m",
-        "o2c_desktop",
+        *entry,
         "--database",
         url.render_as_string(hide_password=False),
         *args,
@@ -295,7 +344,13 @@ def import_invoices(
     write_import_file(path, args.import_rows, args.customers, args.seed)
     log(f"{result.title}: importing it")
     seconds, done = app(
-        target.url, env, "import", "invoices", str(path), "--create-missing-customers"
+        target.url,
+        env,
+        "import",
+        "invoices",
+        str(path),
+        "--create-missing-customers",
+        log_import=True,
     )
     path.unlink(missing_ok=True)
     if done.returncode != 0:
@@ -304,6 +359,8 @@ def import_invoices(
     result.import_s = seconds
     result.import_rows = args.import_rows
     result.import_line = last_line(done.stdout)
+    phases = [line for line in done.stderr.splitlines() if " rows in " in line]
+    result.import_phases = phases[-1] if phases else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,6 +435,20 @@ def big_customer(db: Database) -> tuple[int, int, int]:
     return int(customer_id), int(n), int(open_n or 0)
 
 
+def list_filters(db: Database) -> tuple[int | None, str]:
+    """A collector with customers, and a customer number prefix of about ten customers, for the
+    invoice list's filters."""
+    with db.read() as session:
+        collector_id = session.scalar(
+            select(Customer.collector_id)
+            .where(Customer.collector_id.is_not(None))
+            .order_by(Customer.id)
+            .limit(1)
+        )
+        number = session.scalar(select(Customer.number).order_by(Customer.id).offset(100).limit(1))
+    return collector_id, (number or "C")[:-1]
+
+
 def in_process(result: EngineResult, target: Target, args: Any) -> None:
     db = Database(target.url)
     try:
@@ -450,6 +521,7 @@ def in_process(result: EngineResult, target: Target, args: Any) -> None:
         else:
             log(f"{result.title}: invoice list")
             query_type = invoices.InvoiceQuery
+            collector_id, customer_prefix = list_filters(db)
             for label, short, query in (
                 ("Invoice list, open, by due date", "", query_type(status="open", as_of=today)),
                 (
@@ -459,13 +531,48 @@ def in_process(result: EngineResult, target: Target, args: Any) -> None:
                 ),
                 (
                     "Invoice list, search 'INV-00012'",
-                    "",
+                    "invoice list number search",
                     query_type(status="all", search="INV-00012", as_of=today),
+                ),
+                (
+                    f"Invoice list, search customer '{customer_prefix}'",
+                    "",
+                    query_type(status="all", search=customer_prefix, as_of=today),
                 ),
                 (
                     "Invoice list, disputed, by amount desc",
                     "",
                     query_type(status="disputed", sort_key="amount", descending=True, as_of=today),
+                ),
+                (
+                    f"Invoice list, open, collector #{collector_id}",
+                    "",
+                    query_type(status="open", collector_id=collector_id, as_of=today),
+                ),
+                (
+                    "Invoice list, open, due in the next 30 days",
+                    "",
+                    query_type(
+                        status="open",
+                        due_from=today,
+                        due_to=today + timedelta(days=30),
+                        as_of=today,
+                    ),
+                ),
+                (
+                    "Invoice list, open, amount 10,000-20,000",
+                    "",
+                    query_type(
+                        status="open",
+                        amount_min=Decimal(10_000),
+                        amount_max=Decimal(20_000),
+                        as_of=today,
+                    ),
+                ),
+                (
+                    "Invoice list, all items, by amount desc",
+                    "",
+                    query_type(status="all", sort_key="amount", descending=True, as_of=today),
                 ),
             ):
                 measure(
@@ -503,6 +610,10 @@ def print_engine(r: EngineResult, args: Any) -> None:
         )
         for line in r.app_lines:
             print(f"    app: {line}")
+    if r.reused:
+        print(f"Ledger reused, not generated: {r.reused}")
+    if r.upgrade:
+        print(f"Schema upgrade of the kept ledger: {r.upgrade}")
     if r.vacuum_s is not None:
         print(f"VACUUM ANALYZE  {r.vacuum_s:.1f} s")
     if r.db_size:
@@ -525,6 +636,8 @@ def print_engine(r: EngineResult, args: Any) -> None:
             f"{rate:,.0f} rows/s"
         )
         print(f"    app: {r.import_line}")
+        if r.import_phases:
+            print(f"    phases: {r.import_phases}")
     elif r.import_error:
         print(f"Import invoices  {r.import_error}")
     if r.failed:
@@ -541,6 +654,8 @@ def summary_line(r: EngineResult, args: Any) -> str:
         ledger = [line for line in r.app_lines if "invoices" in line]
         if ledger and " in " in ledger[-1]:
             parts[-1] += f" (ledger {ledger[-1].rsplit(' in ', 1)[1]})"
+    if r.reused:
+        parts.append("ledger reused (--cache)")
     if r.vacuum_s is not None:
         parts.append(f"VACUUM ANALYZE {r.vacuum_s:.0f} s")
     if "open invoices" in r.counts:
@@ -616,6 +731,53 @@ def pg_facts(admin_url: str) -> tuple[str | None, str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def prepare(result: EngineResult, target: Target, env: dict[str, str], args: Any) -> None:
+    """Fill the run's database: generated, or (with --cache) copied from a ledger generated by
+    an earlier run with the same size and seed, which is kept for the next one. Generating
+    2,000,000 invoices takes about ten minutes per engine; a copy, seconds. The import step
+    changes only the copy."""
+    cache = Path(args.cache) if args.cache else None
+    if isinstance(target, SqliteTarget):
+        template = target.template(cache, args) if cache else None
+        if template is not None and template.exists():
+            log(f"SQLite: copying the kept ledger {template}")
+            started = time.perf_counter()
+            target.clone_from(template)
+            result.reused = f"{template} (copied in {time.perf_counter() - started:.1f} s)"
+            return
+        generate(result, target, env, args)
+        if template is not None:
+            target.keep_as(template)
+        return
+    assert isinstance(target, PostgresTarget)
+    name = target.template(args) if cache else None
+    if name is not None and target.has_database(name):
+        log(f"PostgreSQL: copying the kept ledger {name}")
+        started = time.perf_counter()
+        target.clone_from(name)
+        result.reused = f"database {name} (copied in {time.perf_counter() - started:.1f} s)"
+        return
+    generate(result, target, env, args)
+    log("PostgreSQL: VACUUM ANALYZE")
+    result.vacuum_s = target.vacuum_analyze()
+    if name is not None:
+        target.keep_as(name)
+
+
+def upgrade_schema(result: EngineResult, target: Target) -> None:
+    """A kept ledger may be older than the code: migrate it as the app would on start."""
+    db = Database(target.url)
+    try:
+        started = time.perf_counter()
+        before = migrate.current_revision(db)
+        migrate.upgrade(db)
+        after = migrate.current_revision(db)
+        if before != after:
+            result.upgrade = f"{before} -> {after} in {time.perf_counter() - started:.1f} s"
+    finally:
+        db.dispose()
+
+
 def run_engine(engine: str, args: argparse.Namespace, base: Path) -> EngineResult:
     result = EngineResult(engine)
     target: Target | None = None
@@ -623,10 +785,8 @@ def run_engine(engine: str, args: argparse.Namespace, base: Path) -> EngineResul
         target = SqliteTarget(base) if engine == "sqlite" else PostgresTarget(args.pg_url)
         result.url_shown = target.url.render_as_string(hide_password=True)
         env = app_env(base, engine)
-        generate(result, target, env, args)
-        if isinstance(target, PostgresTarget):
-            log("PostgreSQL: VACUUM ANALYZE")
-            result.vacuum_s = target.vacuum_analyze()
+        prepare(result, target, env, args)
+        upgrade_schema(result, target)
         result.db_size = target.size()
         in_process(result, target, args)
         if args.import_rows > 0:
@@ -662,6 +822,13 @@ def main(argv: list[str] | None = None) -> int:
         help="rows of the generated invoice file to import (0: no import)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases it made")
+    parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each generated ledger (SQLite: a file in DIR; PostgreSQL: a database "
+        "o2c_lbench_c<N>_i<M>_s<seed>) and start later runs of the same size and seed from a "
+        "copy of it instead of generating again",
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]

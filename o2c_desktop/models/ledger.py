@@ -50,7 +50,11 @@ class Invoice(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(12), default=INVOICE)
-    number: Mapped[str] = mapped_column(String(40))
+    # Byte order ("C" collation) on PostgreSQL, as SQLite compares: a number prefix is then one
+    # contiguous range of uq_invoices_kind_number whatever the database's locale.
+    number: Mapped[str] = mapped_column(
+        String(40).with_variant(String(40, collation="C"), "postgresql")
+    )
     issue_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Money)
@@ -70,24 +74,48 @@ class Invoice(Base):
         UniqueConstraint("kind", "number", name="uq_invoices_kind_number"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("open_amount >= 0 AND open_amount <= amount", name="open_within_amount"),
+        # Indexes cost every write and most of a bulk load's time (a 1,000,000-row COPY: 50 s
+        # with nine index structures, 3.3 s with none), so each one here has a reader:
+        # the ledger tab and one customer's past (customer, issue date); credit sales and the
+        # dated ledger (issue date, covering); the invoice list's "all items" in its default
+        # order (due date). A number prefix is a range of uq_invoices_kind_number per kind;
+        # sorting all items by amount or number is a top-N sort the list pays only when asked.
         Index("ix_invoices_customer_id_issue_date", "customer_id", "issue_date"),
-        Index("ix_invoices_issue_date", "issue_date"),
+        # Covering for credit sales (a quarter, and each month the countback walks) and the
+        # dated ledger: a range of issue dates read from the index alone.
+        Index("ix_invoices_issue_date", "issue_date", "kind", "currency", "amount", "due_date"),
         Index("ix_invoices_due_date", "due_date"),
-        Index("ix_invoices_number", "number"),
-        Index("ix_invoices_amount", "amount"),
+        # The ~15 % of items still open, in due-date order: the invoice list's open and overdue
+        # views walk it and stop after a page; with the amount, an amount range is counted on
+        # the index alone.
         Index(
             "ix_invoices_open_due",
             "due_date",
+            "amount",
             postgresql_where=text("open_amount <> 0"),
             sqlite_where=text("open_amount <> 0"),
         ),
-        # The ~15 % of items still open are what aging, the ledger tab and call lists read.
+        # Everything aging, exposure and the ledger tab read of an open item, by customer: the
+        # portfolio aging is one pass over this index alone (index-only on PostgreSQL, covering
+        # on SQLite), without touching the 2,000,000-row table.
         Index(
-            "ix_invoices_open_customer_due",
+            "ix_invoices_open_items",
             "customer_id",
             "due_date",
+            "currency",
+            "kind",
+            "issue_date",
+            "open_amount",
             postgresql_where=text("open_amount <> 0"),
             sqlite_where=text("open_amount <> 0"),
+        ),
+        # Disputed items (about 1 % of the open ones; never a new import's rows, so it costs
+        # bulk loads nothing): the list's "disputed" view.
+        Index(
+            "ix_invoices_disputed_due",
+            "due_date",
+            postgresql_where=text("disputed_amount <> 0"),
+            sqlite_where=text("disputed_amount <> 0"),
         ),
     )
 
@@ -118,6 +146,16 @@ class Payment(Base):
         ),
         Index("ix_payments_customer_id_date", "customer_id", "date"),
         Index("ix_payments_date", "date"),
+        # Unapplied cash as of today: aging, exposure and balances read only this index.
+        Index(
+            "ix_payments_unapplied",
+            "customer_id",
+            "currency",
+            "date",
+            "unapplied_amount",
+            postgresql_where=text("unapplied_amount <> 0"),
+            sqlite_where=text("unapplied_amount <> 0"),
+        ),
     )
 
 
@@ -146,6 +184,13 @@ class Allocation(Base):
         Index("ix_allocations_payment_id", "payment_id"),
         Index("ix_allocations_credit_note_id", "credit_note_id"),
         Index("ix_allocations_date", "date"),
+        # Reversals are rare: rolling a report back to a date looks up those made since.
+        Index(
+            "ix_allocations_reversed_on",
+            "reversed_on",
+            postgresql_where=text("reversed_on IS NOT NULL"),
+            sqlite_where=text("reversed_on IS NOT NULL"),
+        ),
     )
 
 

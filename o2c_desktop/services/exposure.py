@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, literal_column, select, type_coerce, update
+from sqlalchemy.orm import Session, aliased
 
+from o2c_desktop.db.types import Money
 from o2c_desktop.models import Customer, Invoice, Payment
 from o2c_desktop.models.ledger import INVOICE
 
 _CHUNK = 1000
+# A literal zero, not a bound parameter: SQLite uses the partial indexes on open items and
+# unapplied cash (ix_invoices_open_items, ix_payments_unapplied) only for a literal match.
+_ZERO = literal_column("0")
 
 
 def exposure_expression() -> object:
@@ -32,7 +36,7 @@ def exposure_expression() -> object:
         )
         .where(
             Invoice.customer_id == Customer.id,
-            Invoice.open_amount != 0,
+            Invoice.open_amount != _ZERO,
             Invoice.currency == Customer.currency,
         )
         .scalar_subquery()
@@ -41,12 +45,55 @@ def exposure_expression() -> object:
         select(func.coalesce(func.sum(Payment.unapplied_amount), 0))
         .where(
             Payment.customer_id == Customer.id,
-            Payment.unapplied_amount != 0,
+            Payment.unapplied_amount != _ZERO,
             Payment.currency == Customer.currency,
         )
         .scalar_subquery()
     )
     return items - cash
+
+
+def refresh_exposure_of_everyone(session: Session) -> None:
+    """Every customer's exposure in one set-based statement: the open items and the unapplied
+    cash summed per customer in one pass over their partial indexes, and only the customers
+    whose figure changed written (an UPDATE rewrites every index of the row). After a big
+    import this replaces 200,000 correlated lookups (40 s at 2,000,000 invoices)."""
+    signed = case((Invoice.kind == INVOICE, Invoice.open_amount), else_=-Invoice.open_amount)
+    items = (
+        select(Invoice.customer_id.label("customer_id"), func.sum(signed).label("amount"))
+        .join(Customer, Customer.id == Invoice.customer_id)
+        .where(Invoice.open_amount != _ZERO, Invoice.currency == Customer.currency)
+        .group_by(Invoice.customer_id)
+        .subquery("items")
+    )
+    cash = (
+        select(
+            Payment.customer_id.label("customer_id"),
+            func.sum(Payment.unapplied_amount).label("amount"),
+        )
+        .join(Customer, Customer.id == Payment.customer_id)
+        .where(Payment.unapplied_amount != _ZERO, Payment.currency == Customer.currency)
+        .group_by(Payment.customer_id)
+        .subquery("cash")
+    )
+    owner = aliased(Customer, name="owner")
+    fresh = (
+        select(
+            owner.id.label("id"),
+            type_coerce(
+                func.coalesce(items.c.amount, 0) - func.coalesce(cash.c.amount, 0), Money()
+            ).label("exposure"),
+        )
+        .outerjoin(items, items.c.customer_id == owner.id)
+        .outerjoin(cash, cash.c.customer_id == owner.id)
+        .subquery("fresh")
+    )
+    session.execute(
+        update(Customer)
+        .values(exposure=fresh.c.exposure)
+        .where(Customer.id == fresh.c.id, Customer.exposure != fresh.c.exposure),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def refresh_exposure(session: Session, customer_ids: Iterable[int] | None = None) -> None:

@@ -10,7 +10,8 @@ Definitions are domain.md's, to the letter:
   ADD = DSO − best possible DSO; CEI = (AR(F−1) + sales − AR(T)) / (AR(F−1) + sales − current
   AR(T)) × 100; countback DSO walks back calendar months from T (see `countback`).
 - % overdue = (AR(T) − current AR(T)) / AR(T) × 100. Disputed amount = the items' disputed
-  amounts of the disputes open at T (opened by T, not resolved by T).
+  amounts of the disputes open at T (opened by T, not resolved by T), each item's capped at its
+  open amount at T.
 Sums are exact (SQL over exact money); ratios are computed in Decimal from the exact sums and
 rounded half-even to 2 decimals once, at the end. A ratio whose denominator is zero is None.
 
@@ -26,18 +27,20 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
+from o2c_desktop.db.hints import common, money_sum
+from o2c_desktop.db.types import Money
 from o2c_desktop.errors import O2CError
 from o2c_desktop.models import Customer, Dispute, DisputeItem, Invoice, User
 from o2c_desktop.models.ledger import INVOICE, OPEN_DISPUTE_STATUSES
 from o2c_desktop.services.aging import (
     Source,
     at_date,
-    common,
     dated_ledger_rows,
+    open_at_expression,
     reading,
     rollback_rows,
     rolled_back,
@@ -99,8 +102,8 @@ def ar_at(
 
         columns = []
         for as_of in group:
-            columns.append(func.sum(value(as_of)))
-            columns.append(func.sum(case((rows.c.due_date >= as_of, value(as_of)))))
+            columns.append(money_sum(value(as_of)))
+            columns.append(money_sum(case((rows.c.due_date >= as_of, value(as_of)))))
         stmt = select(rows.c.currency, *columns).group_by(rows.c.currency)
         for currency, *values in session.execute(stmt):
             for k, as_of in enumerate(group):
@@ -134,8 +137,10 @@ def credit_sales_by_currency(session: Session, date_from: date, date_to: date) -
 
 
 def disputed_by_currency(session: Session, as_of: date) -> dict[str, Decimal]:
-    """The disputed amounts of the disputes open at D: opened by D and not resolved by D (a
-    dispute with no resolution date counts while its status is open or in review)."""
+    """The disputed amounts of the disputes open at D (opened by D and not resolved by D; a
+    dispute with no resolution date counts while its status is open or in review), each item's
+    capped at its open amount at D: a dispute raised before a partial payment can cover more
+    than is still owed, and what is disputed is never more than what is open."""
     open_at = and_(
         Dispute.opened_on <= as_of,
         or_(
@@ -143,12 +148,20 @@ def disputed_by_currency(session: Session, as_of: date) -> dict[str, Decimal]:
             and_(Dispute.resolved_on.is_(None), Dispute.status.in_(OPEN_DISPUTE_STATUSES)),
         ),
     )
-    stmt = (
-        select(Invoice.currency, func.sum(DisputeItem.amount))
-        .select_from(DisputeItem)
+    per_item = (
+        select(DisputeItem.invoice_id.label("invoice_id"), func.sum(DisputeItem.amount).label("d"))
         .join(Dispute, Dispute.id == DisputeItem.dispute_id)
-        .join(Invoice, Invoice.id == DisputeItem.invoice_id)
-        .where(open_at, Invoice.issue_date <= as_of)
+        .where(open_at)
+        .group_by(DisputeItem.invoice_id)
+        .subquery("disputed")
+    )
+    still_open = open_at_expression(as_of)
+    capped = case((per_item.c.d < still_open, per_item.c.d), else_=still_open)
+    stmt = (
+        select(Invoice.currency, func.sum(type_coerce(capped, Money())))
+        .select_from(per_item)
+        .join(Invoice, Invoice.id == per_item.c.invoice_id)
+        .where(Invoice.issue_date <= as_of)
         .group_by(Invoice.currency)
     )
     return {cur: _money(total) for cur, total in session.execute(stmt)}

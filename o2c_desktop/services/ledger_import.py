@@ -38,11 +38,19 @@ Why it is built this way:
 * Amounts never pass through float: CSV cells are text parsed to Decimal; XLSX numbers are
   accepted only when the float is exactly the decimal a person typed (`_from_float`).
 * A million rows without per-row overhead: cells are validated a column at a time in Python
-  over plain strings (each distinct date or currency parsed once), the database is read a
-  chunk of distinct keys at a time (no per-row query, no ORM objects), and rows, allocations
-  and one audit row per document are bulk-inserted (COPY on PostgreSQL). Exposure is refreshed
-  once at the end. What remains is the database's own work: on PostgreSQL the nine indexes and
-  the foreign keys of `invoices` and the audit rows take most of a big import's time.
+  over plain strings (each distinct date or currency parsed once); customers are read a chunk
+  of distinct numbers at a time, or all at once when the file names many of them; the stored
+  invoices a file repeats are found by one join with the file's keys in a temporary table; no
+  ORM objects. Invoices and their audit rows are written a column list at a time (COPY text on
+  PostgreSQL, one executemany on SQLite), and a load that is big for the table (100,000 rows,
+  or a fifth of the rows there are) drops the secondary indexes of `invoices` and `audit_log`
+  and builds them again before the commit, in the same transaction (see
+  `db.bulk.indexes_rebuilt`: on PostgreSQL readers of those tables wait for the commit).
+  Exposure is refreshed once at the end, set-based when many customers were touched. What
+  remains is the database's own work, mostly the foreign keys: on PostgreSQL each new invoice
+  checks (and share-locks) its customer and user rows, ~25 s per million rows here, which no
+  unprivileged session may switch off (dropping the constraints would lock `customers` and
+  `users` against everyone). `log` (INFO) gives the time of each phase.
 * `progress(done, total)` counts rows checked and rows written (total = twice the rows);
   `cancelled()` is polled between chunks and aborts with `Cancelled`, nothing written.
 """
@@ -54,7 +62,9 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -64,13 +74,20 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import Column, MetaData, Select, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.db.bulk import bulk_insert
+from o2c_desktop.db.bulk import (
+    Same,
+    bulk_insert,
+    bulk_insert_columns,
+    estimated_rows,
+    indexes_rebuilt,
+    worth_rebuilding_indexes,
+)
 from o2c_desktop.errors import Cancelled, FieldProblem, O2CError, ValidationFailed
 from o2c_desktop.models import Allocation, AuditEntry, Customer, Invoice, Payment
 from o2c_desktop.models.base import utcnow
@@ -95,16 +112,21 @@ from o2c_desktop.services.customer_import import (
     _write_creates,
 )
 from o2c_desktop.services.customers import ResolvedRefs
-from o2c_desktop.services.exposure import refresh_exposure
+from o2c_desktop.services.exposure import refresh_exposure, refresh_exposure_of_everyone
 from o2c_desktop.services.terms import Terms, load_terms
 
 Progress = Callable[[int, int], None]
+log = logging.getLogger(__name__)
 
 INVOICES, PAYMENTS = "invoices", "payments"
 KINDS = (INVOICES, PAYMENTS)
 APPLY_NONE, APPLY_OLDEST_FIRST = "none", "oldest-first"
 LOOKUP_CHUNK = 10_000  # rows checked, and distinct keys looked up, per step
 WRITE_CHUNK = 10_000  # rows per bulk insert (and per progress step while writing)
+BULK_WRITE_CHUNK = 100_000  # invoices per insert when written column by column
+# Distinct customer numbers from which every customer is read in one pass rather than looked
+# up a chunk at a time (as a share of the customers there are).
+READ_ALL_CUSTOMERS_SHARE = 0.1
 EXPOSURE_ALL_AFTER = 20_000  # touched customers from which "all of them" may be cheaper
 ANALYZE_AFTER = 10_000  # rows after which PostgreSQL's statistics are refreshed
 SQLITE_CACHE_KIB = 512 * 1024  # page cache of a big import's SQLite connection (see _sqlite_cache)
@@ -631,9 +653,21 @@ class _Customers:
         self.session, self.postgres, self.create = session, postgres, create
         self.known: dict[str, _Customer | None] = {}
         self.new: list[_Customer] = []
+        self.complete = False  # every customer is in `known`
+
+    def load_all(self) -> None:
+        """Read every customer in one pass: cheaper than lookups once a file names a good share
+        of them (a million rows name most of 200,000 customers)."""
+        table = Customer.__table__
+        stmt = select(table.c.id, table.c.number, table.c.currency, table.c.payment_terms_code)
+        for cid, number, currency, terms in self.session.execute(stmt):
+            self.known[number] = _Customer(cid, number, currency, terms)
+        self.complete = True
 
     def load(self, numbers: Iterable[Any]) -> None:
         """Look up the numbers not seen yet (None and _BAD are skipped)."""
+        if self.complete:
+            return
         known = self.known
         wanted = sorted({n for n in numbers if n not in known} - {None, _BAD})
         table = Customer.__table__
@@ -717,6 +751,15 @@ class _Run:
         self.progress, self.cancelled = progress, cancelled
         self.position = {columns.names[f]: p for f, p in columns.index.items()}
         self.position.update({f"column {p + 1}": p for p in range(width)})
+        self.phases: dict[str, float] = {}
+        self._since = time.perf_counter()
+
+    def phase(self, name: str) -> None:
+        """Time since the previous phase ended goes to `name` (the log shows where a big
+        import's time goes)."""
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._since
+        self._since = now
 
     def tick(self, n: int) -> None:
         self.done += n
@@ -828,14 +871,12 @@ def _audit_row(
 def _finish(session: Session, customer_ids: set[int], rows: int) -> None:
     """Statistics first (after a big load the planner has none until autovacuum comes by, and
     the exposure refresh is planned on them), then the touched customers' exposure: by id, or
-    every customer in one statement when the import touched most of them."""
+    every customer in one set-based statement when the import touched many of them."""
     if rows >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
         session.execute(text("ANALYZE invoices, payments, allocations, audit_log"))
     if len(customer_ids) > EXPOSURE_ALL_AFTER:
-        everyone = session.scalar(select(func.count()).select_from(Customer.__table__)) or 0
-        if len(customer_ids) * 2 > everyone:
-            refresh_exposure(session, None)
-            return
+        refresh_exposure_of_everyone(session)
+        return
     refresh_exposure(session, customer_ids)
 
 
@@ -874,13 +915,17 @@ def _run_import(
     check_date_format(options.date_format)
     path = Path(file)
     source = path.name
+    started = time.perf_counter()
     table = _read_table(path, cancelled)
+    read = time.perf_counter()
     columns = match_columns(kind, table.headers, options.mapping, source)
     parsed = _parse_rows(kind, table, columns, options)
     width = len(table.headers)
     del table  # the raw cells: worth freeing before the database work at a million rows
     count = len(parsed.rows)
     run = _Run(kind, source, columns, width, 2 * count, progress, cancelled)
+    run.phases["read file"] = read - started
+    run.phases["parse cells"] = time.perf_counter() - read
     run.check_cancel()
     plan_and_write = _invoices if kind == INVOICES else _payments
 
@@ -897,6 +942,14 @@ def _run_import(
                 f"{source}: the ledger changed during the import (another user or import); "
                 "nothing was written. Import the file again."
             ) from None
+    run.phase("commit")
+    log.info(
+        "%s: %s rows in %.1f s (%s)",
+        source,
+        f"{count:,}",
+        sum(run.phases.values()),
+        ", ".join(f"{name} {seconds:.1f} s" for name, seconds in run.phases.items()),
+    )
     return LedgerImportReport(
         **report, file=source, rows=count, ignored_columns=columns.ignored, dry_run=options.dry_run
     )
@@ -962,6 +1015,50 @@ def _existing_invoices(
     return found  # type: ignore[return-value]
 
 
+def _stored_invoices(
+    session: Session, keys: list[tuple[str, str]], postgres: bool
+) -> dict[tuple[str, str], tuple[str, date, date, Decimal, str, str | None]]:
+    """`_existing_invoices` for any number of keys: a few thousand are looked up directly; more
+    go into a temporary table joined once to the invoices (a million keys in 100 lookups of
+    10,000 took 24 s on PostgreSQL; staged, one join)."""
+    if len(keys) <= LOOKUP_CHUNK:
+        return _existing_invoices(session, keys, postgres)
+    t, c = Invoice.__table__, Customer.__table__
+    staged = Table(
+        "o2c_import_keys",
+        MetaData(),
+        Column("kind", t.c.kind.type),
+        Column("number", t.c.number.type),
+        prefixes=["TEMPORARY"],
+    )
+    connection = session.connection()
+    staged.create(connection)
+    try:
+        bulk_insert_columns(
+            session, staged, {"kind": [k for k, _ in keys], "number": [n for _, n in keys]}
+        )
+        if postgres:
+            session.execute(text("ANALYZE o2c_import_keys"))
+        stmt = (
+            select(
+                t.c.kind,
+                t.c.number,
+                c.c.number,
+                t.c.issue_date,
+                t.c.due_date,
+                t.c.amount,
+                t.c.currency,
+                t.c.external_id,
+            )
+            .select_from(staged)
+            .join(t, (t.c.kind == staged.c.kind) & (t.c.number == staged.c.number))
+            .join(c, c.c.id == t.c.customer_id)
+        )
+        return {(kind, number): tuple(rest) for kind, number, *rest in session.execute(stmt)}  # type: ignore[misc]
+    finally:
+        staged.drop(connection)
+
+
 def _invoice_difference(
     new: _NewInvoice, stored: tuple[str, date, date, Decimal, str, str | None]
 ) -> str | None:
@@ -969,6 +1066,15 @@ def _invoice_difference(
     what the file states is compared: a due date or currency derived from the customer is not
     (the customer's terms may have changed since), nor a blank external id."""
     customer, issue, due, amount, currency, external_id = stored
+    if (  # the usual case, a re-imported file: the same values, compared as values
+        customer == new.customer.number
+        and issue == new.issue
+        and amount == new.amount
+        and ("due_date" not in new.stated or due == new.due)
+        and ("currency" not in new.stated or currency == new.currency)
+        and (new.external_id is None or external_id == new.external_id)
+    ):
+        return None
     pairs = [
         ("customer", customer, new.customer.number),
         ("issue date", issue, new.issue),
@@ -1011,11 +1117,16 @@ def _invoices(
     col_customer, col_number = run.column("customer"), run.column("number")
     col_amount, col_due = run.column("amount"), run.column("due_date")
     new: list[_NewInvoice] = []
+    planned: list[_NewInvoice] = []
     unchanged = 0
     known = customers.known
+    named = {v[_I_CUSTOMER] for _, v in parsed.rows}
+    if len(named) >= READ_ALL_CUSTOMERS_SHARE * estimated_rows(session, Customer.__table__):
+        customers.load_all()
+    del named
+    run.phase("read customers")
     for chunk in _chunks(parsed.rows, LOOKUP_CHUNK):
         customers.load(v[_I_CUSTOMER] for _, v in chunk)
-        planned: list[_NewInvoice] = []
         for row, v in chunk:
             number_of_customer, number, issue, due, amount, currency, external_id = v
             kind = INVOICE
@@ -1106,21 +1217,24 @@ def _invoices(
                     stated,
                 )
             )
-        if any_stored and planned:
-            stored = _existing_invoices(session, [(p.kind, p.number) for p in planned], postgres)
-            for p in planned:
-                before = stored.get((p.kind, p.number))
-                if before is None:
-                    new.append(p)
-                    continue
-                reason = _invoice_difference(p, before)
-                if reason:
-                    problems.append(FieldProblem(col_number, reason, p.row, p.number))
-                else:
-                    unchanged += 1
-        else:
-            new.extend(planned)
         run.tick(len(chunk))
+    run.phase("check rows")
+    if any_stored and planned:
+        stored = _stored_invoices(session, [(p.kind, p.number) for p in planned], postgres)
+        for p in planned:
+            before = stored.get((p.kind, p.number))
+            if before is None:
+                new.append(p)
+                continue
+            reason = _invoice_difference(p, before)
+            if reason:
+                problems.append(FieldProblem(col_number, reason, p.row, p.number))
+            else:
+                unchanged += 1
+    else:
+        new = planned
+    del planned
+    run.phase("find stored invoices")
     run.refuse(problems)
     if customers.new:
         actor.require(Permission.CREATE_CUSTOMER)
@@ -1141,59 +1255,86 @@ def _invoices(
     run.tick(unchanged)
     at = utcnow()
     _create_customers(session, actor, customers, run.source, at, run)
-    _write_invoices(session, actor, new, run, at)
+    run.phase("create customers")
+    # A load that is big for the table builds its indexes afterwards (see `indexes_rebuilt`):
+    # the invoices' and the audit log's, one audit row coming with each invoice.
+    items, trail = Invoice.__table__, AuditEntry.__table__
+    with (
+        indexes_rebuilt(session, items, worth_rebuilding_indexes(session, items, len(new))),
+        indexes_rebuilt(session, trail, worth_rebuilding_indexes(session, trail, len(new))),
+    ):
+        _write_invoice_columns(session, actor, new, run, at)
+    run.phase("rebuild indexes")
     _finish(session, {p.customer.id for p in new if p.customer.id is not None}, len(new))
+    run.phase("statistics and exposure")
     return report
 
 
-def _write_invoices(
+def _write_invoice_columns(
     session: Session, actor: Actor, new: list[_NewInvoice], run: _Run, at: datetime
 ) -> None:
+    """The invoices and their audit rows, a column list per field: no dict per row (a million
+    of them cost more than the insert)."""
     by = actor.user_id or None
     first = _reserve_ids(session, Invoice.__table__, len(new))
-    zero = Decimal(0)
     source = run.source
-    for start in range(0, len(new), WRITE_CHUNK):
+    username = actor.username
+    for start in range(0, len(new), BULK_WRITE_CHUNK):
         run.check_cancel()
-        rows, audit_rows = [], []
-        for invoice_id, p in enumerate(new[start : start + WRITE_CHUNK], start=first + start):
-            customer_id = p.customer.id
-            rows.append(
-                {
-                    "id": invoice_id,
-                    "customer_id": customer_id,
-                    "kind": p.kind,
-                    "number": p.number,
-                    "issue_date": p.issue,
-                    "due_date": p.due,
-                    "amount": p.amount,
-                    "currency": p.currency,
-                    "external_id": p.external_id,
-                    "open_amount": p.amount,
-                    "disputed_amount": zero,
-                    "discount_percent": p.discount[0],
-                    "discount_until": p.discount[1],
-                    "dunning_level": 0,
-                    "created_at": at,
-                    "created_by_id": by,
-                    "version": 1,
-                }
-            )
-            what = "credit note" if p.kind == CREDIT_NOTE else "invoice"
-            audit_rows.append(
-                _audit_row(
-                    actor,
-                    at,
-                    "invoices",
-                    invoice_id,
-                    customer_id,  # type: ignore[arg-type]
-                    f"{what} {p.number}: {_money(p.amount)} {p.currency}, issued {p.issue}, "
-                    f"due {p.due}; imported from {source}, row {p.row}",
-                )
-            )
-        bulk_insert(session, Invoice.__table__, rows)
-        bulk_insert(session, AuditEntry.__table__, audit_rows)
-        run.tick(len(rows))
+        part = new[start : start + BULK_WRITE_CHUNK]
+        n = len(part)
+        ids = range(first + start, first + start + n)
+        customer_ids = [p.customer.id for p in part]
+        amounts = [p.amount for p in part]
+        bulk_insert_columns(
+            session,
+            Invoice.__table__,
+            {
+                "id": ids,
+                "customer_id": customer_ids,
+                "kind": [p.kind for p in part],
+                "number": [p.number for p in part],
+                "issue_date": [p.issue for p in part],
+                "due_date": [p.due for p in part],
+                "amount": amounts,
+                "currency": [p.currency for p in part],
+                "external_id": [p.external_id for p in part],
+                "open_amount": amounts,
+                "disputed_amount": Same(Decimal(0)),
+                "discount_percent": [p.discount[0] for p in part],
+                "discount_until": [p.discount[1] for p in part],
+                "dunning_level": Same(0),
+                "created_at": Same(at),
+                "created_by_id": Same(by),
+                "version": Same(1),
+            },
+        )
+        run.phase("write invoices")
+        notes = [
+            f"{'credit note' if p.kind == CREDIT_NOTE else 'invoice'} {p.number}: "
+            f"{_money(p.amount)} {p.currency}, issued {p.issue}, due {p.due}; "
+            f"imported from {source}, row {p.row}"
+            for p in part
+        ]
+        bulk_insert_columns(
+            session,
+            AuditEntry.__table__,
+            {
+                "at": Same(at),
+                "user_id": Same(by),
+                "username": Same(username),
+                "action": Same(audit.CREATE),
+                "table_name": Same("invoices"),
+                "record_id": [str(i) for i in ids],
+                "record_version": Same(1),
+                "customer_id": customer_ids,
+                "field": Same(None),
+                "old_value": Same(None),
+                "new_value": notes,
+            },
+        )
+        run.phase("write audit rows")
+        run.tick(n)
 
 
 def import_invoices(

@@ -19,7 +19,17 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session, aliased
 
 from o2c_desktop.db import Database
@@ -60,7 +70,7 @@ class OpenItemRow:
     amount: Decimal
     open_amount: Decimal  # at the as-of date
     days_past_due: int  # as-of date − due date (negative: not yet due)
-    disputed_amount: Decimal  # at the as-of date
+    disputed_amount: Decimal  # at the as-of date, at most open_amount
     currency: str
 
     @property
@@ -206,7 +216,7 @@ def open_items_in_session(
     if dated is False or (dated is None and use_maintained(session, customer_id, as_of)):
         open_amount: Any = Invoice.open_amount
         disputed: Any = Invoice.disputed_amount
-        still_open: Any = Invoice.open_amount != 0
+        still_open: Any = Invoice.open_amount != literal_column("0")  # the partial index
     else:
         allocated = allocated_at(as_of)
         open_amount = _money(Invoice.amount - allocated)
@@ -227,6 +237,8 @@ def open_items_in_session(
         .where(Invoice.customer_id == customer_id, Invoice.issue_date <= as_of, still_open)
         .order_by(Invoice.due_date, Invoice.number, Invoice.id)
     )
+    # A dispute can cover more than is still open (it was raised before a partial payment):
+    # what is disputed of an item is never more than what is open of it.
     return [
         OpenItemRow(
             id=r[0],
@@ -237,7 +249,7 @@ def open_items_in_session(
             amount=r[5],
             open_amount=r[6],
             days_past_due=(as_of - r[4]).days,
-            disputed_amount=r[7],
+            disputed_amount=min(r[7], r[6]),
             currency=r[8],
         )
         for r in rows
@@ -277,7 +289,7 @@ def balances_in_session(
                 .where(
                     Invoice.customer_id == customer_id,
                     Invoice.issue_date <= as_of,
-                    Invoice.open_amount != 0,
+                    Invoice.open_amount != literal_column("0"),
                 )
                 .group_by(Invoice.currency)
             )
@@ -288,7 +300,7 @@ def balances_in_session(
                 .where(
                     Payment.customer_id == customer_id,
                     Payment.date <= as_of,
-                    Payment.unapplied_amount != 0,
+                    Payment.unapplied_amount != literal_column("0"),
                 )
                 .group_by(Payment.currency)
             )
@@ -406,15 +418,48 @@ def _reversal_reasons(session: Session, customer_id: int) -> dict[str, str]:
 
 def history_in_session(session: Session, customer_id: int) -> list[HistoryRow]:
     _customer(session, customer_id)
+    # Plain rows, not ORM objects: the largest customer has thousands of events, and building
+    # an object (identity map, state) for each cost most of the ledger tab's time.
     items = {
-        i.id: i for i in session.scalars(select(Invoice).where(Invoice.customer_id == customer_id))
+        i.id: i
+        for i in session.execute(
+            select(
+                Invoice.id,
+                Invoice.kind,
+                Invoice.number,
+                Invoice.issue_date,
+                Invoice.due_date,
+                Invoice.amount,
+                Invoice.currency,
+            ).where(Invoice.customer_id == customer_id)
+        )
     }
     payments = {
-        p.id: p for p in session.scalars(select(Payment).where(Payment.customer_id == customer_id))
+        p.id: p
+        for p in session.execute(
+            select(
+                Payment.id,
+                Payment.date,
+                Payment.amount,
+                Payment.currency,
+                Payment.method,
+                Payment.reference,
+            ).where(Payment.customer_id == customer_id)
+        )
     }
     target = aliased(Invoice)
-    allocations = session.scalars(
-        select(Allocation)
+    allocations = session.execute(
+        select(
+            Allocation.id,
+            Allocation.invoice_id,
+            Allocation.credit_note_id,
+            Allocation.payment_id,
+            Allocation.kind,
+            Allocation.amount,
+            Allocation.date,
+            Allocation.reversed_on,
+            Allocation.note,
+        )
         .join(target, target.id == Allocation.invoice_id)
         .where(target.customer_id == customer_id)
     ).all()

@@ -838,3 +838,19 @@ def test_any_ledger_any_date_ties_and_matches_the_oracle(
             for figures in auto.currencies:
                 assert sums.get(figures.currency, ZERO) == figures.buckets[k]
                 assert page.totals.get(figures.currency, ZERO) == figures.buckets[k]
+
+
+def test_report_sessions_get_their_postgresql_settings(db: Database) -> None:
+    """Even as the process's first query: the settings depend on the server's version, which
+    is known only once connected (they were silently skipped before)."""
+    from sqlalchemy import text
+
+    from o2c_desktop.services.aging import REPORT_WORK_MEM, reading
+
+    with reading(db) as session:
+        if db.kind != "postgresql":
+            assert session.execute(text("SELECT 1")).scalar() == 1
+            return
+        assert session.execute(text("SHOW random_page_cost")).scalar() == "1.1"
+        assert session.execute(text("SHOW jit")).scalar() == "off"
+        assert session.execute(text("SHOW work_mem")).scalar() == REPORT_WORK_MEM

@@ -128,3 +128,79 @@ def test_paging_and_streaming_agree(db: Database, admin: Actor, ledger: dict[str
         r.number for batch in invoices.iter_invoices(db, admin, query, batch=2) for r in batch
     ]
     assert pages == streamed == numbers(db, admin, status="all", sort_key="amount")
+
+
+def test_disputed_amount_never_exceeds_what_is_open(db: Database, admin: Actor) -> None:
+    """A dispute of 800 raised on an invoice of 1,000, then 500 paid: 500 is open and 800 is
+    recorded as disputed; the open items, the invoice list and the KPIs show 500 disputed (and
+    800 for a date before the payment)."""
+    from o2c_desktop.services import disputes, kpis, ledger, ledger_queries
+
+    start = date(2024, 3, 1)
+    cid = customers.create_customer(db, admin, {"number": "D-1", "name": "Dee"}).id
+    item = ledger.post_invoice(db, admin, cid, "DSP-1", start, Decimal("1000.00"))
+    other = ledger.post_invoice(db, admin, cid, "DSP-2", start, Decimal("300.00"))
+    disputes.raise_dispute(
+        db,
+        admin,
+        cid,
+        [(item.id, Decimal("800.00")), (other.id, Decimal("100.00"))],
+        "pricing",
+        opened_on=start + timedelta(days=10),
+    )
+    ledger.record_payment(
+        db, admin, cid, start + timedelta(days=20), Decimal("500.00"), reference="DSP-1"
+    )
+    with db.read() as session:
+        assert session.get(Invoice, item.id).disputed_amount == Decimal("800.00")  # as recorded
+
+    today = date.today()
+    rows = {r.number: r for r in ledger_queries.open_items(db, admin, cid, today)}
+    assert (rows["DSP-1"].open_amount, rows["DSP-1"].disputed_amount) == (
+        Decimal("500.00"),
+        Decimal("500.00"),
+    )
+    assert rows["DSP-2"].disputed_amount == Decimal("100.00")
+    before_payment = {
+        r.number: r for r in ledger_queries.open_items(db, admin, cid, start + timedelta(days=15))
+    }
+    assert before_payment["DSP-1"].disputed_amount == Decimal("800.00")
+
+    query = invoices.InvoiceQuery(status="disputed", sort_key="disputed_amount", as_of=today)
+    listed = invoices.list_invoices(db, admin, query)
+    assert [(r.number, r.disputed_amount) for r in listed] == [
+        ("DSP-2", Decimal("100.00")),
+        ("DSP-1", Decimal("500.00")),
+    ]
+    assert invoices.count_invoices(db, admin, query) == 2
+
+    after = kpis.kpis(db, admin, start, start + timedelta(days=30), currency="EUR")
+    assert after.disputed_amount == Decimal("600.00")
+    before = kpis.kpis(db, admin, start, start + timedelta(days=15), currency="EUR")
+    assert before.disputed_amount == Decimal("900.00")
+
+
+def test_a_settled_item_is_not_listed_as_disputed(db: Database, admin: Actor) -> None:
+    from o2c_desktop.services import disputes, ledger
+
+    start = date(2024, 3, 1)
+    cid = customers.create_customer(db, admin, {"number": "E-1", "name": "Eve"}).id
+    item = ledger.post_invoice(db, admin, cid, "SET-1", start, Decimal("100.00"))
+    disputes.raise_dispute(
+        db, admin, cid, [(item.id, Decimal("40.00"))], "pricing", opened_on=start
+    )
+    query = invoices.InvoiceQuery(status="disputed", as_of=start + timedelta(days=30))
+    assert [r.number for r in invoices.list_invoices(db, admin, query)] == ["SET-1"]
+    ledger.record_payment(
+        db, admin, cid, start + timedelta(days=5), Decimal("100.00"), reference="SET-1"
+    )
+    assert invoices.list_invoices(db, admin, query) == []
+    assert invoices.count_invoices(db, admin, query) == 0
+    everything = invoices.list_invoices(db, admin, replace_status(query, "all"))
+    assert [(r.number, r.disputed_amount) for r in everything] == [("SET-1", Decimal("0.00"))]
+
+
+def replace_status(query: invoices.InvoiceQuery, status: str) -> invoices.InvoiceQuery:
+    from dataclasses import replace
+
+    return replace(query, status=status)

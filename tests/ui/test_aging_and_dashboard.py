@@ -106,3 +106,32 @@ def test_a_gap_in_the_buckets_is_refused(ctx: UiContext, qtbot) -> None:  # type
     dialog.save()
     assert dialog.result() != dialog.DialogCode.Accepted
     assert "Not saved" in dialog.banner.text()
+
+
+def test_the_aging_count_comes_with_the_first_page(ctx: UiContext, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The portfolio is aggregated once per refresh: the row count is the first page's."""
+    from o2c_desktop.services import aging
+
+    seed(ctx)
+    calls: list[tuple[int, int]] = []
+    real = aging.customer_page
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append((args[3], args[4]))  # offset, limit
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aging, "customer_page", counted)
+    screen = AgingScreen(ctx)
+    qtbot.addWidget(screen)
+    qtbot.waitUntil(lambda: screen.model.total == 2 and screen.model.rowCount() == 2, timeout=WAIT)
+    # Only first pages (the view's initial sort and the screen's refresh): no count of its own.
+    assert calls and set(calls) == {(0, 200)}
+    # A new date: the figures are aggregated again, once, and the count follows them.
+    calls.clear()
+    customer = customers.create_customer(ctx.db, ctx.actor, {"number": "AG-3", "name": "Third"})
+    ledger.post_invoice(
+        ctx.db, ctx.actor, customer.id, "C1", date.today() - timedelta(days=3), Decimal("9.00")
+    )
+    screen.refresh()
+    qtbot.waitUntil(lambda: screen.model.total == 3 and screen.model.rowCount() == 3, timeout=WAIT)
+    assert calls == [(0, 200)]

@@ -3,6 +3,7 @@ from a bucket to its items. Customer rows are paged and sorted in SQL."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -45,6 +46,58 @@ class BucketQuery:
     customer_id: int | None
     sort_key: str = "due_date"  # bucket items come oldest due first; no other order
     descending: bool = False
+
+
+# How long the count waits for the first page before computing the count itself (it never
+# should: the first page is asked for before the count, on a pool of several threads).
+COUNT_WAIT_S = 600.0
+
+
+class FirstPageCount:
+    """The aging's row count, taken from its first page.
+
+    The model asks for the first page and the count side by side; both are the whole portfolio
+    aggregated (seconds at 2,000,000 invoices), and the first page already carries the count
+    (a window count over the same aggregation). So the count waits for the first page of its
+    query instead of aggregating again. `forget()` drops what is known (the figures may have
+    changed: a new date, F5)."""
+
+    def __init__(self, page: Any):
+        self._page = page  # (query, offset, limit) -> aging.CustomerPage
+        self._known: tuple[Any, int | BaseException] | None = None
+        self._changed = threading.Condition()
+
+    def forget(self) -> None:
+        with self._changed:
+            self._known = None
+
+    def _publish(self, query: Any, value: int | BaseException) -> None:
+        with self._changed:
+            self._known = (query, value)
+            self._changed.notify_all()
+
+    def fetch(self, query: Any, offset: int, limit: int) -> list[Any]:
+        try:
+            page = self._page(query, offset, limit)
+        except BaseException as exc:
+            if offset == 0:
+                self._publish(query, exc)
+            raise
+        if offset == 0:
+            self._publish(query, page.count)
+        return list(page.rows)
+
+    def count(self, query: Any) -> int:
+        with self._changed:
+            arrived = self._changed.wait_for(
+                lambda: self._known is not None and self._known[0] == query, COUNT_WAIT_S
+            )
+            value = self._known[1] if arrived and self._known is not None else None
+        if value is None:
+            return int(self._page(query, 0, 1).count)
+        if isinstance(value, BaseException):
+            raise value
+        return value
 
 
 def _money_column(key: str, title: str, pick: Any) -> Column:
@@ -132,16 +185,13 @@ class AgingScreen(QWidget):
         self.chart.setMaximumHeight(240)
         self.buckets = aging.get_buckets(ctx.db)
         self.columns = customer_columns(self.buckets)
+        self.counts = FirstPageCount(
+            lambda q, o, n: aging.customer_page(
+                ctx.db, ctx.actor, q.as_of, o, n, order=q.sort_key, descending=q.descending
+            )
+        )
         self.model = PagedTableModel(
-            self.columns,
-            AgingQuery(date.today()),
-            lambda q, o, n: list(
-                aging.customer_page(
-                    ctx.db, ctx.actor, q.as_of, o, n, order=q.sort_key, descending=q.descending
-                ).rows
-            ),
-            lambda q: aging.customer_page(ctx.db, ctx.actor, q.as_of, 0, 1).count,
-            self,
+            self.columns, AgingQuery(date.today()), self.counts.fetch, self.counts.count, self
         )
         self.model.sort_keys = frozenset(aging.CUSTOMER_ORDERS) | {b.label for b in self.buckets}
         self.view = QTableView(objectName="agingTable")
@@ -189,6 +239,7 @@ class AgingScreen(QWidget):
 
     def refresh(self) -> None:
         as_of = self.as_of.date().toPython()
+        self.counts.forget()
         self.model.set_query(replace(self.model.query, as_of=as_of))
         ctx = self.ctx
         workers.submit(
