@@ -7,18 +7,21 @@ it does so through the ledger (a credit note, allocated to the disputed invoices
 
 Statuses: open ⇄ in_review → resolved_customer | resolved_us | withdrawn. A closed dispute is
 final (raise a new one if the matter comes back), so a credit note can never be granted twice.
+
+The work list (`page_disputes`, `count_disputes`, `iter_disputes`) filters, sorts and pages in
+SQL, for tens of thousands of disputes across 200,000 customers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Date, Select, case, func, literal, select
+from sqlalchemy.orm import Session, aliased
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import (
@@ -37,6 +40,7 @@ from o2c_desktop.models.ledger import (
 )
 from o2c_desktop.services import audit, ledger
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.customers import _search_condition as customer_search_condition
 from o2c_desktop.services.exposure import refresh_exposure
 
 REASON_CODES = ("pricing", "quantity", "quality", "not_received", "duplicate", "terms", "other")
@@ -471,3 +475,343 @@ def list_disputes(
         if open_only:
             stmt = stmt.where(Dispute.status.in_(OPEN_DISPUTE_STATUSES))
         return _rows(session, session.scalars(stmt).all())
+
+
+# ---------------------------------------------------------------------------------------------
+# Reassigning the owner
+# ---------------------------------------------------------------------------------------------
+
+
+def reassign(
+    db: Database, actor: Actor, dispute_id: int, expected_version: int, owner_id: int | None
+) -> DisputeRow:
+    """Give a dispute still being worked to another user (None: nobody owns it for now)."""
+    actor.require(Permission.MANAGE_DISPUTES)
+    with db.write() as session:
+        dispute = session.get(Dispute, dispute_id, with_for_update=True)
+        if dispute is None:
+            raise NotFound(f"Dispute #{dispute_id} does not exist (deleted by another user?).")
+        if dispute.version != expected_version:
+            raise _conflict(session, dispute, expected_version)
+        problems: list[FieldProblem] = []
+        if dispute.status in CLOSED_STATUSES:
+            problems.append(
+                FieldProblem("owner", f"the dispute is closed ({dispute.status.replace('_', ' ')})")
+            )
+        if owner_id is not None:
+            user = session.get(User, owner_id) if isinstance(owner_id, int) else None
+            if user is None or not user.active:
+                problems.append(FieldProblem("owner", "no active user", value=str(owner_id)))
+        if problems:
+            raise ValidationFailed(problems)
+        if dispute.owner_id == owner_id:
+            return _rows(session, [dispute])[0]
+        before = dispute.owner_id
+        dispute.owner_id = owner_id
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            audit.UPDATE,
+            "disputes",
+            dispute.id,
+            customer_id=dispute.customer_id,
+            record_version=dispute.version,
+            changes={"owner_id": (before, owner_id)},
+        )
+        return _rows(session, [dispute])[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The work list across customers: filtered, sorted and paged in SQL
+# ---------------------------------------------------------------------------------------------
+
+SORT_KEYS = (
+    "customer",
+    "customer_name",
+    "opened_on",
+    "reason",
+    "amount",
+    "open_amount",
+    "owner",
+    "status",
+    "age",
+    "resolved_on",
+)
+_NULLABLE_SORT_KEYS = frozenset({"owner", "resolved_on", "open_amount"})
+_owner = aliased(User)
+
+
+@dataclass(frozen=True)
+class DisputeQuery:
+    """What the Disputes screen (or a customer's Ledger tab) lists. Everything runs in SQL.
+
+    `owner_id` narrows to one user's disputes ("mine" is the actor's id), `unassigned` to those
+    nobody owns; `search` is a customer number or name, typed as in the customer list."""
+
+    statuses: tuple[str, ...] = OPEN_DISPUTE_STATUSES
+    reason_code: str | None = None
+    owner_id: int | None = None
+    unassigned: bool = False
+    search: str = ""
+    customer_id: int | None = None
+    as_of: date | None = None  # "today" for the age of open disputes; None = date.today()
+    sort_key: str = "opened_on"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class DisputeListRow:
+    """One line of the work list. `open_amount` is what is still open of the disputed items
+    (all of each item, not only the disputed part): what is at stake if the dispute drags on."""
+
+    id: int
+    customer_id: int
+    customer_number: str
+    customer_name: str
+    opened_on: date
+    reason_code: str
+    amount: Decimal
+    open_amount: Decimal
+    currency: str
+    owner_id: int | None
+    owner_name: str | None
+    status: str
+    resolved_on: date | None
+    resolution: str | None
+    notes: str | None
+    version: int
+    age_days: int  # until resolved, or until the as-of date while still being worked
+    invoice_numbers: tuple[str, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_DISPUTE_STATUSES
+
+
+def _items_open_sort(dialect: str) -> tuple[Any, Any]:
+    """What to join (or None) and order by to sort disputes by the open amount of their items.
+
+    Measured over 50,000 disputes: SQLite runs a correlated sum per row in ~150 ms and a grouped
+    join in ~450 ms; PostgreSQL the other way round (~1 s correlated, ~0.4 s grouped)."""
+    if dialect == "sqlite":
+        correlated = (
+            select(func.sum(Invoice.open_amount))
+            .join(DisputeItem, DisputeItem.invoice_id == Invoice.id)
+            .where(DisputeItem.dispute_id == Dispute.id)
+            .scalar_subquery()
+        )
+        return None, correlated
+    grouped = (
+        select(
+            DisputeItem.dispute_id.label("dispute_id"),
+            func.sum(Invoice.open_amount).label("open_amount"),
+        )
+        .join(Invoice, Invoice.id == DisputeItem.invoice_id)
+        .group_by(DisputeItem.dispute_id)
+        .subquery("items_open")
+    )
+    return grouped, grouped.c.open_amount
+
+
+def _sorted(query: DisputeQuery, stmt: Select[Any], dialect: str, today: date) -> Select[Any]:
+    """Filter and order `stmt`, joining what the open-amount sort needs."""
+    open_amount = None
+    if query.sort_key == "open_amount":
+        joined, open_amount = _items_open_sort(dialect)
+        if joined is not None:
+            stmt = stmt.outerjoin(joined, joined.c.dispute_id == Dispute.id)
+    order = _list_order(query, dialect, today, open_amount)
+    return _list_filtered(query, stmt, dialect).order_by(*order)
+
+
+def _age_sql(dialect: str, today: date) -> Any:
+    end = func.coalesce(Dispute.resolved_on, literal(today, Date))
+    if dialect == "sqlite":
+        return func.julianday(end) - func.julianday(Dispute.opened_on)
+    return end - Dispute.opened_on
+
+
+def _list_filtered(query: DisputeQuery, stmt: Select[Any], dialect: str) -> Select[Any]:
+    unknown = [s for s in query.statuses if s not in DISPUTE_STATUSES]
+    if unknown:
+        raise ValueError(f"unknown dispute status {unknown[0]!r}")
+    if set(query.statuses) != set(DISPUTE_STATUSES):
+        stmt = stmt.where(Dispute.status.in_(query.statuses))
+    if query.reason_code:
+        stmt = stmt.where(Dispute.reason_code == query.reason_code)
+    if query.unassigned:
+        stmt = stmt.where(Dispute.owner_id.is_(None))
+    elif query.owner_id is not None:
+        stmt = stmt.where(Dispute.owner_id == query.owner_id)
+    if query.customer_id is not None:
+        stmt = stmt.where(Dispute.customer_id == query.customer_id)
+    condition = customer_search_condition(query.search, dialect)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    return stmt
+
+
+def _list_order(
+    query: DisputeQuery, dialect: str, today: date, open_amount: Any = None
+) -> list[Any]:
+    status_rank = case(
+        {status: rank for rank, status in enumerate(DISPUTE_STATUSES)}, value=Dispute.status
+    )
+    column = {
+        "customer": Customer.number,
+        "customer_name": Customer.name,
+        "opened_on": Dispute.opened_on,
+        "reason": Dispute.reason_code,
+        "amount": Dispute.amount,
+        "open_amount": open_amount,
+        "owner": _owner.display_name,
+        "status": status_rank,
+        "age": _age_sql(dialect, today),
+        "resolved_on": Dispute.resolved_on,
+    }.get(query.sort_key)
+    if column is None:
+        raise ValueError(f"cannot sort disputes by {query.sort_key!r}")
+    primary = column.desc() if query.descending else column.asc()
+    if query.sort_key in _NULLABLE_SORT_KEYS:
+        primary = primary.nulls_last()
+    return [primary, Dispute.id.desc() if query.descending else Dispute.id.asc()]
+
+
+_DETAIL_COLUMNS = (
+    Dispute.id,
+    Dispute.customer_id,
+    Customer.number,
+    Customer.name,
+    Dispute.opened_on,
+    Dispute.reason_code,
+    Dispute.amount,
+    Dispute.owner_id,
+    _owner.display_name,
+    Dispute.status,
+    Dispute.resolved_on,
+    Dispute.resolution,
+    Dispute.notes,
+    Dispute.version,
+)
+
+
+def _with_details(stmt: Select[Any]) -> Select[Any]:
+    return stmt.join(Customer, Customer.id == Dispute.customer_id).outerjoin(
+        _owner, _owner.id == Dispute.owner_id
+    )
+
+
+def _list_statement(query: DisputeQuery, dialect: str, today: date) -> Select[Any]:
+    """Every column of the list, in order (the export reads it all anyway)."""
+    return _sorted(query, _with_details(select(*_DETAIL_COLUMNS)), dialect, today)
+
+
+def _keys_statement(query: DisputeQuery, dialect: str, today: date) -> Select[Any]:
+    """Only the ids, in order, joining customers and owners only when the filter or the order
+    needs them: sorting 50,000 narrow rows and fetching the 200 shown is about twice as fast
+    as sorting the wide joined rows (measured on SQLite at 200,000 customers)."""
+    stmt = select(Dispute.id)
+    if query.search.strip() or query.sort_key in ("customer", "customer_name"):
+        stmt = stmt.join(Customer, Customer.id == Dispute.customer_id)
+    if query.sort_key == "owner":
+        stmt = stmt.outerjoin(_owner, _owner.id == Dispute.owner_id)
+    return _sorted(query, stmt, dialect, today)
+
+
+# Items are looked up 200 disputes at a time: with 2,000 ids PostgreSQL's planner switched to a
+# sequential scan of every invoice (150 ms per export batch at 400,000 invoices, not 2 ms).
+_ITEMS_CHUNK = 200
+
+
+def _list_rows(session: Session, rows: Sequence[Any], today: date) -> list[DisputeListRow]:
+    """Turn a page of the statement into rows. The disputed items (numbers, open amounts,
+    currency) come from one query over the page's disputes, never over the whole list."""
+    if not rows:
+        return []
+    numbers: dict[int, list[str]] = {r[0]: [] for r in rows}
+    open_amounts: dict[int, Decimal] = {r[0]: Decimal(0) for r in rows}
+    currencies: dict[int, str] = {}
+    ids = list(numbers)
+    for start in range(0, len(ids), _ITEMS_CHUNK):
+        for dispute_id, number, open_amount, currency in session.execute(
+            select(DisputeItem.dispute_id, Invoice.number, Invoice.open_amount, Invoice.currency)
+            .join(Invoice, Invoice.id == DisputeItem.invoice_id)
+            .where(DisputeItem.dispute_id.in_(ids[start : start + _ITEMS_CHUNK]))
+            .order_by(DisputeItem.dispute_id, Invoice.number)
+        ):
+            numbers[dispute_id].append(number)
+            open_amounts[dispute_id] += open_amount
+            currencies[dispute_id] = currency
+    result = []
+    for r in rows:
+        opened_on, resolved_on = r[4], r[10]
+        result.append(
+            DisputeListRow(
+                id=r[0],
+                customer_id=r[1],
+                customer_number=r[2],
+                customer_name=r[3],
+                opened_on=opened_on,
+                reason_code=r[5],
+                amount=r[6],
+                open_amount=open_amounts[r[0]],
+                currency=currencies.get(r[0], ""),
+                owner_id=r[7],
+                owner_name=r[8],
+                status=r[9],
+                resolved_on=resolved_on,
+                resolution=r[11],
+                notes=r[12],
+                version=r[13],
+                age_days=((resolved_on or today) - opened_on).days,
+                invoice_numbers=tuple(numbers[r[0]]),
+            )
+        )
+    return result
+
+
+def page_disputes(
+    db: Database, actor: Actor, query: DisputeQuery, offset: int = 0, limit: int = 200
+) -> list[DisputeListRow]:
+    """One page of the work list: LIMIT/OFFSET over the ids in SQL order, then the details of
+    that page only."""
+    actor.require(Permission.VIEW_CUSTOMERS)
+    today = query.as_of or date.today()
+    with db.read() as session:
+        keys = _keys_statement(query, db.kind, today).offset(offset).limit(limit)
+        ids = list(session.scalars(keys))
+        if not ids:
+            return []
+        details = {
+            row[0]: row
+            for row in session.execute(
+                _with_details(select(*_DETAIL_COLUMNS)).where(Dispute.id.in_(ids))
+            )
+        }
+        return _list_rows(session, [details[i] for i in ids if i in details], today)
+
+
+def count_disputes(db: Database, actor: Actor, query: DisputeQuery) -> int:
+    actor.require(Permission.VIEW_CUSTOMERS)
+    stmt = select(func.count()).select_from(Dispute)
+    if query.search.strip():
+        stmt = stmt.join(Customer, Customer.id == Dispute.customer_id)
+    with db.read() as session:
+        return int(session.scalar(_list_filtered(query, stmt, db.kind)) or 0)
+
+
+def iter_disputes(
+    db: Database, actor: Actor, query: DisputeQuery, batch: int = 2000
+) -> Iterator[list[DisputeListRow]]:
+    """Every row of the query, streamed in batches (export)."""
+    actor.require(Permission.VIEW_CUSTOMERS)
+    today = query.as_of or date.today()
+    with db.read() as session:
+        result = session.execute(
+            _list_statement(query, db.kind, today).execution_options(
+                yield_per=batch, stream_results=True
+            )
+        )
+        for part in result.partitions(batch):
+            yield _list_rows(session, part, today)

@@ -251,3 +251,159 @@ def test_list_disputes(db: Database, admin: Actor, book: dict[str, Any]) -> None
         first.id,
     ]
     assert disputes.get_dispute(db, admin, third.id).items[0].invoice_number == "B-1"
+
+
+def test_reassign_owner_is_audited_and_versioned(
+    db: Database, admin: Actor, collector: Actor, book: dict[str, Any]
+) -> None:
+    cid, a = book["cid"], book["a"]
+    row = disputes.raise_dispute(db, admin, cid, [(a, "10")], "pricing", opened_on=day(6))
+    moved = disputes.reassign(db, collector, row.id, row.version, collector.user_id)
+    assert (moved.owner_id, moved.owner_name, moved.version) == (
+        collector.user_id,
+        "Colin",
+        row.version + 1,
+    )
+    with db.read() as session:
+        entry = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.table_name == "disputes",
+                AuditEntry.record_id == str(row.id),
+                AuditEntry.field == "owner_id",
+                AuditEntry.action == "update",
+            )
+        ).one()
+        assert (entry.old_value, entry.new_value, entry.username) == (
+            str(admin.user_id),
+            str(collector.user_id),
+            "colin",
+        )
+    with pytest.raises(ConflictError, match="changed by colin"):
+        disputes.reassign(db, admin, row.id, row.version, None)
+    unowned = disputes.reassign(db, admin, moved.id, moved.version, None)
+    assert unowned.owner_id is None
+    with pytest.raises(ValidationFailed) as refused:
+        disputes.reassign(db, admin, row.id, unowned.version, 999_999)
+    assert _problems(refused) == {"owner": "no active user"}
+    closed = disputes.set_status(db, admin, row.id, unowned.version, "withdrawn")
+    with pytest.raises(ValidationFailed, match="closed"):
+        disputes.reassign(db, admin, row.id, closed.version, admin.user_id)
+    with pytest.raises(NotFound):
+        disputes.reassign(db, admin, 999_999, 1, None)
+
+
+@pytest.fixture
+def work_list(db: Database, admin: Actor, collector: Actor) -> dict[str, Any]:
+    """Three customers, five disputes in every status, owners admin / colin / nobody."""
+    ids: dict[str, Any] = {}
+    spec = (
+        ("N-1", "Northwind Traders", "N1-1", "400.00"),
+        ("N-2", "Northern Lights", "N2-1", "250.00"),
+        ("S-1", "Southwind Supply", "S1-1", "900.00"),
+    )
+    for number, name, invoice, amount in spec:
+        cid = customers.create_customer(db, admin, {"number": number, "name": name}).id
+        ids[number] = cid
+        ids[invoice] = ledger.post_invoice(db, admin, cid, invoice, day(0), Decimal(amount)).id
+    ids["N1-2"] = ledger.post_invoice(db, admin, ids["N-1"], "N1-2", day(1), Decimal("100")).id
+    ledger.record_payment(db, admin, ids["N-1"], day(3), Decimal("150.00"), reference="N1-1")
+    make = disputes.raise_dispute
+    ids["d1"] = make(
+        db,
+        admin,
+        ids["N-1"],
+        [(ids["N1-1"], "40"), (ids["N1-2"], "60")],
+        "pricing",
+        opened_on=day(5),
+    )
+    ids["d2"] = make(db, collector, ids["N-2"], [(ids["N2-1"], "20")], "quality", opened_on=day(2))
+    ids["d3"] = make(db, admin, ids["S-1"], [(ids["S1-1"], "30")], "pricing", opened_on=day(8))
+    d3 = disputes.reassign(db, admin, ids["d3"].id, ids["d3"].version, None)
+    ids["d3"] = disputes.set_status(db, admin, d3.id, d3.version, "in_review")
+    d4 = make(db, admin, ids["S-1"], [(ids["S1-1"], "5")], "other", opened_on=day(1))
+    ids["d4"] = disputes.set_status(
+        db,
+        admin,
+        d4.id,
+        d4.version,
+        "resolved_us",
+        resolution="price was right",
+        resolved_on=day(11),
+    )
+    return ids
+
+
+def test_page_disputes_filters_sorts_and_counts_in_sql(
+    db: Database, admin: Actor, collector: Actor, work_list: dict[str, Any]
+) -> None:
+    w = work_list
+    as_of = day(20)
+
+    def ids(**kw: Any) -> list[int]:
+        query = disputes.DisputeQuery(as_of=as_of, **kw)
+        rows = disputes.page_disputes(db, admin, query)
+        assert disputes.count_disputes(db, admin, query) == len(rows)
+        return [r.id for r in rows]
+
+    d1, d2, d3, d4 = (w[k].id for k in ("d1", "d2", "d3", "d4"))
+    # Default: open and in review, oldest first.
+    assert ids() == [d2, d1, d3]
+    every = disputes.DISPUTE_STATUSES
+    assert ids(statuses=every) == [d4, d2, d1, d3]
+    assert ids(statuses=disputes.CLOSED_STATUSES) == [d4]
+    assert ids(statuses=("in_review",)) == [d3]
+    assert ids(reason_code="pricing") == [d1, d3]
+    assert ids(owner_id=collector.user_id) == [d2]
+    assert ids(unassigned=True) == [d3]
+    assert ids(search="north", statuses=every) == [d2, d1]
+    assert ids(search="N-2") == [d2]
+    assert ids(search="sup south", statuses=every) == [d4, d3]
+    assert ids(customer_id=w["S-1"], statuses=every) == [d4, d3]
+    assert ids(search="nothing-like-this") == []
+
+    # The row: customer, items, open amount of the disputed items (all of each item), age.
+    [row] = disputes.page_disputes(db, admin, disputes.DisputeQuery(as_of=as_of, search="N-1"))
+    assert (row.customer_number, row.customer_name, row.invoice_numbers) == (
+        "N-1",
+        "Northwind Traders",
+        ("N1-1", "N1-2"),
+    )
+    assert (row.amount, row.open_amount, row.currency) == (
+        Decimal("100.00"),
+        Decimal("350.00"),  # N1-1 400 - 150 paid, plus N1-2 100
+        "EUR",
+    )
+    assert (row.owner_name, row.age_days, row.is_open) == (admin.display_name, 15, True)
+    [closed] = disputes.page_disputes(
+        db, admin, disputes.DisputeQuery(as_of=as_of, statuses=("resolved_us",))
+    )
+    assert (closed.resolved_on, closed.age_days, closed.resolution) == (
+        day(11),
+        10,
+        "price was right",
+    )
+
+    # Every sort key runs in SQL, both directions; ties broken by id.
+    def order(key: str, descending: bool = False) -> list[int]:
+        return ids(statuses=every, sort_key=key, descending=descending)
+
+    assert order("customer") == [d1, d2, d3, d4]
+    assert order("customer_name", True) == [d4, d3, d1, d2]  # Southwind, Northwind, Northern
+    assert order("amount") == [d4, d2, d3, d1]
+    assert order("open_amount", True) == [d4, d3, d1, d2]  # 900, 900 (id desc), 350, 250
+    assert order("age", True) == [d2, d1, d3, d4]  # 18, 15, 12, 10 days
+    assert order("status") == [d1, d2, d3, d4]  # open, open, in review, resolved
+    assert order("resolved_on") == [d4, d1, d2, d3]  # empty last
+    assert order("owner")[-1] == d3  # nobody owns d3: last either way
+    assert order("owner", True)[-1] == d3
+    assert order("reason") == [d4, d1, d3, d2]
+
+    # Pages: LIMIT/OFFSET over the same order; export streams every row.
+    query = disputes.DisputeQuery(as_of=as_of, statuses=every, sort_key="customer")
+    assert [r.id for r in disputes.page_disputes(db, admin, query, 1, 2)] == [d2, d3]
+    batches = list(disputes.iter_disputes(db, admin, query, batch=3))
+    assert [[r.id for r in b] for b in batches] == [[d1, d2, d3], [d4]]
+    with pytest.raises(ValueError, match="cannot sort"):
+        disputes.page_disputes(db, admin, disputes.DisputeQuery(sort_key="nonsense"))
+    with pytest.raises(ValueError, match="unknown dispute status"):
+        disputes.count_disputes(db, admin, disputes.DisputeQuery(statuses=("lost",)))

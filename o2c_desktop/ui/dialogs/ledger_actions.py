@@ -1,4 +1,8 @@
-"""Record a payment, raise a dispute: the two actions of the Ledger tab."""
+"""Record a payment, raise a dispute; and `ActionDialog`, the base of every Ledger tab dialog.
+
+The other actions have their own modules: write_off, reverse_allocation, apply_credit_note and
+dispute_status.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -37,7 +42,7 @@ APPLY_LABELS = {
 }
 
 
-class _ActionDialog(QDialog):
+class ActionDialog(QDialog):
     """Shared: banner, per-field errors, run the service off the GUI thread, close on success."""
 
     fields: tuple[str, ...] = ()
@@ -48,6 +53,14 @@ class _ActionDialog(QDialog):
         self.banner = banner()
         self.errors = {name: error_label() for name in self.fields}
         self.result_value: Any = None
+
+    def finish_layout(self, body: Any) -> None:
+        """Banner, the form, Save (the default button: Enter) and Cancel (Escape)."""
+        self.buttons = save_cancel_layout(self, body, self.save)
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setDefault(True)
+
+    def save(self) -> None:
+        raise NotImplementedError
 
     def run(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         self.buttons.setEnabled(False)
@@ -73,7 +86,7 @@ class _ActionDialog(QDialog):
         self.banner.show()
 
 
-class PaymentDialog(_ActionDialog):
+class PaymentDialog(ActionDialog):
     fields = ("date", "amount", "reference", "items")
 
     def __init__(
@@ -110,7 +123,7 @@ class PaymentDialog(_ActionDialog):
         form.addRow("Reference", with_error(self.reference, self.errors["reference"]))
         form.addRow("Apply", self.apply)
         form.addRow("Selected items", with_error(QLabel(chosen), self.errors["items"]))
-        self.buttons = save_cancel_layout(self, form, self.save)
+        self.finish_layout(form)
         self.amount.setFocus()
 
     def save(self) -> None:
@@ -128,7 +141,7 @@ class PaymentDialog(_ActionDialog):
         )
 
 
-class DisputeDialog(_ActionDialog):
+class DisputeDialog(ActionDialog):
     fields = ("amount", "reason_code", "items")
 
     def __init__(self, ctx: UiContext, customer_id: int, item: Any, parent: Any = None):
@@ -151,7 +164,7 @@ class DisputeDialog(_ActionDialog):
         form.addRow("Disputed amount", with_error(self.amount, self.errors["amount"]))
         form.addRow("Reason", with_error(self.reason, self.errors["reason_code"]))
         form.addRow("Notes", self.notes)
-        self.buttons = save_cancel_layout(self, form, self.save)
+        self.finish_layout(form)
 
     def save(self) -> None:
         self.run(
