@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from o2c_desktop import __version__, cli_ledger, cli_reports
+from o2c_desktop import __version__, cli_ledger, cli_reports, cli_statements
 from o2c_desktop.config import resolve_database_url
 from o2c_desktop.errors import O2CError
 
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     cust.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     cli_ledger.add_import_parsers(what)
     cli_reports.add_parsers(commands)
+    cli_statements.add_parsers(commands)
     return parser
 
 
@@ -124,6 +125,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return _demo(db, actor, args)
     if args.command == "report":
         return cli_reports.run(db, actor, args)
+    if args.command in ("statement", "statements"):
+        return cli_statements.run(db, actor, args)
     if args.command == "import" and args.import_kind != "customers":
         return cli_ledger.run_import(db, actor, args)
     if args.command == "import":

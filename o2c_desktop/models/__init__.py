@@ -12,6 +12,7 @@ from o2c_desktop.models.ledger import (
     Invoice,
     Payment,
 )
+from o2c_desktop.models.statements import StatementDelivery
 from o2c_desktop.models.users import Role, User, UserRole
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "Payment",
     "PaymentTerms",
     "Role",
+    "StatementDelivery",
     "User",
     "UserRole",
 ]

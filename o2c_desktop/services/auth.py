@@ -37,6 +37,7 @@ class Permission(Enum):
     IMPORT_LEDGER = ("import invoices and payments", OFFICE)
     VIEW_REPORTS = ("view AR reports", ALL_ROLES)
     EDIT_SETTINGS = ("change department settings", MANAGERS)
+    PRINT_STATEMENTS = ("print and send statements", ALL_ROLES)
 
     @property
     def text(self) -> str:

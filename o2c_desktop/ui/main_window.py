@@ -33,11 +33,13 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
 from o2c_desktop.ui.dialogs.import_dialog import ImportDialog
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
+from o2c_desktop.ui.dialogs.statement_batch import StatementBatchDialog
 from o2c_desktop.ui.screens.admin_users import UsersScreen
 from o2c_desktop.ui.screens.aging_screen import AgingScreen
 from o2c_desktop.ui.screens.customer_list import CustomerListScreen
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from o2c_desktop.ui.screens.dashboard import DashboardScreen
+from o2c_desktop.ui.screens.disputes_screen import DisputesScreen
 from o2c_desktop.ui.screens.invoices import InvoicesScreen
 
 BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
@@ -79,6 +81,9 @@ class MainWindow(QMainWindow):
         self.invoices = InvoicesScreen(ctx)
         self.invoices.open_customer.connect(self.open_customer)
         self._add_area("Invoices", self.invoices)
+        self.disputes = DisputesScreen(ctx)
+        self.disputes.open_customer.connect(self.open_customer)
+        self._add_area("Disputes", self.disputes)
         self.aging = AgingScreen(ctx)
         self.aging.open_customer.connect(self.open_customer)
         self._add_area("Aging", _scrolled(self.aging))
@@ -136,6 +141,13 @@ class MainWindow(QMainWindow):
         )
         action(
             file_menu, "Import &payments…", lambda: self.import_file("payments"), enabled=can_import
+        )
+        file_menu.addSeparator()
+        action(
+            file_menu,
+            "S&tatements batch…",
+            lambda: StatementBatchDialog(self.ctx, self).exec(),
+            enabled=self.ctx.actor.may(Permission.PRINT_STATEMENTS),
         )
         file_menu.addSeparator()
         action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
@@ -213,6 +225,7 @@ class MainWindow(QMainWindow):
         if self.users_screen is not None:
             self.users_screen.reload()
         self.invoices.refresh()
+        self.disputes.refresh()
         self.aging.refresh()
         self.dashboard.refresh()
 
@@ -221,7 +234,7 @@ class MainWindow(QMainWindow):
 
     # -- other -----------------------------------------------------------------------------
     def open_settings(self) -> None:
-        SettingsDialog(self.ctx.db.describe(), self).exec()
+        SettingsDialog(self.ctx.db.describe(), self, ctx=self.ctx).exec()
 
     def about(self) -> None:
         QMessageBox.about(

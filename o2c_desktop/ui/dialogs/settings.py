@@ -1,7 +1,11 @@
-"""Settings → Database: the embedded file or a shared PostgreSQL server.
+"""File → Settings: Database, Company & letterhead, E-mail (SMTP).
 
-The URL (without password) goes to the settings file; the password to the OS keyring. The new
-database is used from the next start, after a successful connection test.
+Database: the embedded file or a shared PostgreSQL server. The URL (without password) goes to
+this computer's settings file, the password to the OS keyring; the new database is used from the
+next start, after a successful connection test. The letterhead and SMTP tabs (shown when the
+dialog is opened from a signed-in window) are department settings kept in the database, saved
+through their services on a worker before the database part; a problem in either keeps the
+dialog open with the message under the field.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from PySide6.QtWidgets import (
     QPushButton,
     QRadioButton,
     QSpinBox,
+    QTabWidget,
     QVBoxLayout,
+    QWidget,
 )
 
 from o2c_desktop.config import (
@@ -29,13 +35,20 @@ from o2c_desktop.config import (
 )
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
+from o2c_desktop.ui import workers
+from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.dialogs.form_support import banner
+from o2c_desktop.ui.dialogs.letterhead_tab import LetterheadTab
+from o2c_desktop.ui.dialogs.mail_tab import MailTab
 from o2c_desktop.ui.widgets.messages import show_error, show_info
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, current_url: str | None = None, parent: Any = None):
+    def __init__(
+        self, current_url: str | None = None, parent: Any = None, ctx: UiContext | None = None
+    ):
         super().__init__(parent)
-        self.setWindowTitle("Settings – Database")
+        self.setWindowTitle("Settings")
         self.embedded = QRadioButton(
             f"Embedded database on this computer\n"
             f"({default_database_url().removeprefix('sqlite:///')})"
@@ -58,19 +71,35 @@ class SettingsDialog(QDialog):
         form.addRow("Database", self.database)
         form.addRow("User", self.user)
         form.addRow("Password", self.password)
-        buttons = QDialogButtonBox(
+        self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        self.database_tab = QWidget()
+        database = QVBoxLayout(self.database_tab)
+        database.addWidget(self.embedded)
+        database.addWidget(self.shared)
+        database.addLayout(form)
+        database.addWidget(self.test_button)
+        database.addWidget(self.result)
+        database.addWidget(QLabel("A change takes effect the next time O2C Desktop starts."))
+        database.addStretch(1)
+        self.tabs = QTabWidget(objectName="settingsTabs")
+        self.tabs.addTab(self.database_tab, "&Database")
+        self.letterhead: LetterheadTab | None = None
+        self.mail: MailTab | None = None
+        if ctx is not None:
+            self.letterhead = LetterheadTab(ctx)
+            self.mail = MailTab(ctx)
+            self.tabs.addTab(self.letterhead, "&Company && letterhead")
+            self.tabs.addTab(self.mail, "&E-mail (SMTP)")
+            self.resize(900, 640)
+        self.banner = banner()
         layout = QVBoxLayout(self)
-        layout.addWidget(self.embedded)
-        layout.addWidget(self.shared)
-        layout.addLayout(form)
-        layout.addWidget(self.test_button)
-        layout.addWidget(self.result)
-        layout.addWidget(QLabel("A change takes effect the next time O2C Desktop starts."))
-        layout.addWidget(buttons)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.buttons)
         self.test_button.clicked.connect(self.test)
         self.shared.toggled.connect(self._enable)
         self._load(current_url or Settings.load().database_url)
@@ -86,6 +115,11 @@ class SettingsDialog(QDialog):
         else:
             self.embedded.setChecked(True)
         self._enable()
+        self._loaded_choice = self._chosen_text()
+
+    def _chosen_text(self) -> str | None:
+        url = self.chosen_url()
+        return url.render_as_string(hide_password=True) if url is not None else None
 
     def _enable(self) -> None:
         for widget in (
@@ -125,17 +159,49 @@ class SettingsDialog(QDialog):
         return True
 
     def save(self) -> None:
+        """Department tabs first (on a worker), then this computer's database choice."""
+        self.banner.hide()
+        tabs = [tab for tab in (self.letterhead, self.mail) if tab is not None]
+        if not tabs:
+            self._save_database()
+            return
+        for tab in tabs:
+            tab.prepare()
+
+        def job() -> None:
+            for tab in tabs:
+                tab.save()
+
+        def failed(error: O2CError) -> None:
+            self.buttons.setEnabled(True)
+            for tab in tabs:
+                if tab.show_problems(error):
+                    self.tabs.setCurrentWidget(tab)
+            self.banner.setText(f"Not saved: {error}")
+            self.banner.show()
+
+        def done(_none: None) -> None:
+            self.buttons.setEnabled(True)
+            self._save_database()
+
+        self.buttons.setEnabled(False)
+        workers.submit(job, owner=self, on_done=done, on_failed=failed)
+
+    def _save_database(self) -> None:
         url = self.chosen_url()
         if url is not None and not self.test():
+            self.tabs.setCurrentWidget(self.database_tab)
             return
+        chosen = self._chosen_text()
         try:
             if url is not None and self.password.text():
                 store_password(url, self.password.text())
-            Settings(
-                database_url=url.render_as_string(hide_password=True) if url is not None else None
-            ).save()
+            Settings(database_url=chosen).save()
         except Exception as exc:  # keyring backends raise their own errors
             show_error(self, f"Could not save the settings: {exc}")
             return
-        show_info(self, "Saved. O2C Desktop will use this database from its next start.")
+        if chosen != self._loaded_choice or self.password.text():
+            show_info(self, "Saved. O2C Desktop will use this database from its next start.")
+        else:
+            show_info(self, "Saved.")
         self.accept()

@@ -19,19 +19,21 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from o2c_desktop.errors import O2CError
-from o2c_desktop.services import activities, audit, contacts, customers
+from o2c_desktop.services import activities, audit, contacts, customers, statement_delivery
 from o2c_desktop.services.auth import Permission
 from o2c_desktop.services.customer_fields import BY_NAME, FIELDS, RISK_CLASSES
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.contact_edit import ContactDialog
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
+from o2c_desktop.ui.dialogs.statement_preview import StatementPreview
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.screens.customer_ledger import LedgerTab
 from o2c_desktop.ui.widgets.messages import confirm, show_error
@@ -45,6 +47,23 @@ CONTACT_COLUMNS = (
     Column("is_primary", "Primary", lambda c: c.is_primary),
     Column("receives_statements", "Statements", lambda c: c.receives_statements),
     Column("notes", "Notes", lambda c: c.notes),
+)
+DELIVERY_COLUMNS = (
+    Column("at", "When", lambda d: d.produced_at, lambda d: formatting.moment(d.produced_at)),
+    Column("who", "Who", lambda d: d.produced_by),
+    Column(
+        "date",
+        "Statement date",
+        lambda d: d.statement_date,
+        lambda d: formatting.day(d.statement_date),
+    ),
+    Column("kind", "Kind", lambda d: d.kind),
+    Column("channel", "Channel", lambda d: d.channel),
+    Column("result", "Result", lambda d: d.result),
+    Column("file", "File", lambda d: d.file_name.replace("\\", "/").rsplit("/", 1)[-1]),
+    Column("sha256", "SHA-256", lambda d: d.sha256, lambda d: (d.sha256 or "")[:12]),
+    Column("recipient", "Recipient", lambda d: d.recipient),
+    Column("detail", "Detail", lambda d: d.detail),
 )
 HISTORY_COLUMNS = (
     Column("at", "When", lambda a: a.at, lambda a: formatting.moment(a.at)),
@@ -154,12 +173,17 @@ class CustomerProfile(QWidget):
             forms.addLayout(form)
         self.edit_button = QPushButton("&Edit…")
         self.edit_button.setToolTip("Ctrl+E")
+        self.statement_button = QPushButton("&Statement…")
+        self.statement_button.setToolTip(
+            "Preview, save, print or e-mail a statement (Ctrl+Shift+S)"
+        )
         self.delete_button = QPushButton("Delete customer")
         self.delete_button.setVisible(ctx.actor.may(Permission.DELETE_CUSTOMER))
         self.stamp = _label()
         self.stamp.setStyleSheet("color: #666;")
         buttons = QHBoxLayout()
         buttons.addWidget(self.edit_button)
+        buttons.addWidget(self.statement_button)
         buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
         buttons.addWidget(self.stamp)
@@ -188,8 +212,19 @@ class CustomerProfile(QWidget):
         self.note_edit.setMaximumHeight(90)
         self.add_note_button = QPushButton("Add &note")
         self.add_note_button.setEnabled(ctx.actor.may(Permission.ADD_NOTE))
+        # Statements produced for the customer: their own table (sortable, filterable,
+        # exportable) under the notes, rather than mixed into the timeline of notes.
+        self.deliveries = TablePanel(DELIVERY_COLUMNS, "statement-deliveries")
+        self.deliveries.setObjectName("statementDeliveries")
+        self.deliveries.toolbar.insertWidget(0, QLabel("Statements produced"))
+        self.deliveries.view.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+        activity_split = QSplitter(Qt.Orientation.Vertical)
+        activity_split.addWidget(self.timeline)
+        activity_split.addWidget(self.deliveries)
+        activity_split.setStretchFactor(0, 3)
+        activity_split.setStretchFactor(1, 2)
         activity_layout = QVBoxLayout(self.activity_tab)
-        activity_layout.addWidget(self.timeline, 1)
+        activity_layout.addWidget(activity_split, 1)
         note_row = QHBoxLayout()
         note_row.addWidget(self.note_edit, 1)
         note_row.addWidget(self.add_note_button)
@@ -209,6 +244,7 @@ class CustomerProfile(QWidget):
         layout.addWidget(self.tabs, 1)
 
         self.edit_button.clicked.connect(self.edit)
+        self.statement_button.clicked.connect(self.open_statement)
         self.delete_button.clicked.connect(self.delete)
         self.add_contact.clicked.connect(self.new_contact)
         self.edit_contact.clicked.connect(self.change_contact)
@@ -220,6 +256,12 @@ class CustomerProfile(QWidget):
             QKeySequence("Ctrl+E"),
             self,
             self.edit,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+        )
+        QShortcut(
+            QKeySequence("Ctrl+Shift+S"),
+            self,
+            self.open_statement,
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
         )
         ctx.signals.customer_changed.connect(self._maybe_reload)
@@ -249,19 +291,22 @@ class CustomerProfile(QWidget):
     def reload(self) -> None:
         ctx, cid = self.ctx, self.customer_id
 
-        def load() -> tuple[Any, Any, Any]:
+        def load() -> tuple[Any, Any, Any, Any]:
             return (
                 customers.get_customer(ctx.db, ctx.actor, cid),
                 activities.list_activities(ctx.db, ctx.actor, cid),
                 audit.customer_history(ctx.db, ctx.actor, cid),
+                statement_delivery.deliveries_for_customer(ctx.db, cid),
             )
 
         workers.submit(
             load, owner=self, on_done=self._show, on_failed=lambda e: show_error(self, e)
         )
 
-    def _show(self, loaded: tuple[customers.CustomerDetail, list[Any], list[Any]]) -> None:
-        detail, notes, history = loaded
+    def _show(
+        self, loaded: tuple[customers.CustomerDetail, list[Any], list[Any], list[Any]]
+    ) -> None:
+        detail, notes, history, deliveries = loaded
         self.detail = detail
         self.header.show_customer(detail)
         for spec in FIELDS:
@@ -294,6 +339,7 @@ class CustomerProfile(QWidget):
             )
             self.timeline.addItem(item)
         self.history.set_rows(history)
+        self.deliveries.set_rows(deliveries)
         self.ledger.reload()
         self.title_changed.emit(f"{detail.number} {detail.name}")
 
@@ -304,6 +350,15 @@ class CustomerProfile(QWidget):
         dialog = CustomerDialog(self.ctx, self.detail, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.ctx.signals.customer_changed.emit(self.customer_id)
+
+    def open_statement(self) -> StatementPreview | None:
+        """Customer → Statement…: the preview dialog (modeless, so the profile stays usable)."""
+        if self.detail is None:
+            return None
+        dialog = StatementPreview(self.ctx, self.customer_id, self.detail.number, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def delete(self) -> None:
         if self.detail is None or not confirm(
