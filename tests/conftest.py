@@ -16,6 +16,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -23,6 +24,12 @@ from o2c_desktop.db import Database, migrate
 from o2c_desktop.models import Base, Role
 from o2c_desktop.services import users
 from o2c_desktop.services.auth import Actor
+
+# CI must be repeatable: the same examples on every run. Locally, hypothesis explores new ones
+# (and keeps any failure in .hypothesis/ to replay it first next time).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI", "").lower() == "true":
+    settings.load_profile("ci")
 
 PG_ADMIN_URL = os.environ.get(
     "O2C_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement
@@ -81,3 +82,54 @@ def _compile_money_sum_postgresql(element: money_sum, compiler: Any, **kw: Any) 
     scale = 10**MONEY_SCALE
     inner = compiler.process(element.clauses, **kw)
     return f"(sum(CAST(({inner}) * {scale} AS BIGINT)) * 0.{'0' * (MONEY_SCALE - 1)}1)"
+
+
+class money_units(FunctionElement[Any]):
+    """A money expression as an integer of 1/10,000 units (exact: money has at most four
+    decimals). SQLite stores money so already; PostgreSQL scales its NUMERIC once per row. Summed
+    with `units_sum`, the sums arrive as plain integers: converting 115,000 customer rows of
+    NUMERIC into `Decimal` in the driver was most of the portfolio aging's Python time."""
+
+    name = "money_units"
+    inherit_cache = True
+    type = NullType()
+
+
+@compiles(money_units)
+def _compile_money_units(element: money_units, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(money_units, "postgresql")
+def _compile_money_units_postgresql(element: money_units, compiler: Any, **kw: Any) -> str:
+    inner = compiler.process(element.clauses, **kw)
+    return f"CAST(({inner}) * {10**MONEY_SCALE} AS BIGINT)"
+
+
+class units_sum(FunctionElement[Any]):
+    """SUM of `money_units` as an integer. PostgreSQL's sum of BIGINTs is a NUMERIC (the driver
+    would build a `Decimal` again): cast back to BIGINT, the range every engine's money has
+    (±MONEY_MAX; a larger sum fails loudly on both engines, never rounds)."""
+
+    name = "units_sum"
+    inherit_cache = True
+    type = NullType()
+
+
+@compiles(units_sum)
+def _compile_units_sum(element: units_sum, compiler: Any, **kw: Any) -> str:
+    return f"sum({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(units_sum, "postgresql")
+def _compile_units_sum_postgresql(element: units_sum, compiler: Any, **kw: Any) -> str:
+    return f"CAST(sum({compiler.process(element.clauses, **kw)}) AS BIGINT)"
+
+
+def from_units(units: int) -> Decimal:
+    """Money from 1/10,000 units, shown as the `Money` type shows it (two decimals unless it
+    really carries more), without its quantize: the common whole-cent case is one division."""
+    cents, rest = divmod(units, 100)
+    if not rest:
+        return Decimal(cents).scaleb(-2)
+    return Decimal(units).scaleb(-MONEY_SCALE).normalize()
