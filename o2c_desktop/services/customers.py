@@ -129,7 +129,7 @@ def _compile_array_of(element: _ArrayOf, compiler: Any, **kw: Any) -> str:
     return f"ARRAY({compiler.process(element.subquery, **kw)})"
 
 
-def _search_condition(search: str, dialect: str) -> Any:
+def search_condition(search: str, dialect: str) -> Any:
     """Customers having, for every word typed, a term that starts with it.
 
     On PostgreSQL a plain `IN (subquery)` lets the planner walk the whole sort index probing each
@@ -151,7 +151,7 @@ def _search_condition(search: str, dialect: str) -> Any:
 
 
 def _filtered(query: CustomerQuery, stmt: Select[Any], dialect: str) -> Select[Any]:
-    condition = _search_condition(query.search, dialect)
+    condition = search_condition(query.search, dialect)
     if condition is not None:
         stmt = stmt.where(condition)
     if query.segment:

@@ -40,7 +40,7 @@ from o2c_desktop.models.ledger import (
 )
 from o2c_desktop.services import audit, ledger
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.customers import _search_condition as customer_search_condition
+from o2c_desktop.services.customers import search_condition as customer_search_condition
 from o2c_desktop.services.exposure import refresh_exposure
 
 REASON_CODES = ("pricing", "quantity", "quality", "not_received", "duplicate", "terms", "other")

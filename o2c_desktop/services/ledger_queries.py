@@ -175,7 +175,7 @@ def use_maintained(session: Session, customer_id: int, as_of: date) -> bool:
     return as_of >= date.today() and not _later_activity(session, customer_id, as_of)
 
 
-def _disputed_at(as_of: date) -> Any:
+def disputed_at(as_of: date) -> Any:
     """Correlated SQL: the disputed amount of the current `Invoice` at `as_of` (disputes opened
     by then and not yet resolved or withdrawn then)."""
     return _money(
@@ -220,7 +220,7 @@ def open_items_in_session(
     else:
         allocated = allocated_at(as_of)
         open_amount = _money(Invoice.amount - allocated)
-        disputed = _disputed_at(as_of)
+        disputed = disputed_at(as_of)
         still_open = Invoice.amount > allocated
     rows = session.execute(
         select(

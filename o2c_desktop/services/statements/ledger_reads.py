@@ -23,8 +23,7 @@ from sqlalchemy import and_, func, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db.types import Money
-from o2c_desktop.models import Allocation, Customer, Dispute, DisputeItem, Invoice, Payment, User
-from o2c_desktop.models.ledger import OPEN_DISPUTE_STATUSES
+from o2c_desktop.models import Allocation, Customer, Invoice, Payment, User
 from o2c_desktop.services import aging, ledger_queries
 from o2c_desktop.services.ledger_queries import OpenItemRow
 
@@ -107,21 +106,6 @@ def dated_customers(session: Session, ids: Sequence[int], as_of: date) -> set[in
     )
 
 
-def _disputed_at(as_of: date) -> Any:
-    """Correlated SQL: the disputed amount of the current invoice at `as_of`: disputes opened by
-    then and not resolved or withdrawn by then (the rule ledger_queries applies)."""
-    return _money(
-        select(func.coalesce(func.sum(DisputeItem.amount), 0))
-        .join(Dispute, Dispute.id == DisputeItem.dispute_id)
-        .where(
-            DisputeItem.invoice_id == Invoice.id,
-            Dispute.opened_on <= as_of,
-            or_(Dispute.status.in_(OPEN_DISPUTE_STATUSES), Dispute.resolved_on > as_of),
-        )
-        .scalar_subquery()
-    )
-
-
 def open_items(
     session: Session, ids: Sequence[int], as_of: date, dated: set[int]
 ) -> dict[int, list[OpenItemRow]]:
@@ -137,7 +121,7 @@ def open_items(
         if from_allocations:
             allocated = ledger_queries.allocated_at(as_of)
             open_amount: Any = _money(Invoice.amount - allocated)
-            disputed: Any = _disputed_at(as_of)
+            disputed: Any = ledger_queries.disputed_at(as_of)
             still_open: Any = Invoice.amount > allocated
         else:
             open_amount, disputed = Invoice.open_amount, Invoice.disputed_amount
