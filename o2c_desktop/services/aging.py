@@ -67,9 +67,8 @@ from o2c_desktop.db.hints import from_units, money_sum, money_units, selective, 
 from o2c_desktop.db.types import Money
 from o2c_desktop.errors import FieldProblem, NotFound, O2CError, ValidationFailed
 from o2c_desktop.models import Allocation, AppSetting, Customer, Invoice, Payment, User
-from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.ledger import CREDIT_NOTE
-from o2c_desktop.services import audit
+from o2c_desktop.services import app_settings
 from o2c_desktop.services.auth import Actor, Permission
 
 ZERO = Decimal("0.00")  # what an empty sum of money shows
@@ -256,27 +255,7 @@ def set_buckets(db: Database, actor: Actor, buckets: Iterable[Any]) -> tuple[Buc
         old = stored.value if stored is not None else None
         if old == value:
             return checked
-        if stored is None:
-            session.add(
-                AppSetting(
-                    key=SETTING_KEY,
-                    value=value,
-                    updated_at=utcnow(),
-                    updated_by_id=actor.user_id or None,
-                )
-            )
-        else:
-            stored.value = value
-            stored.updated_at = utcnow()
-            stored.updated_by_id = actor.user_id or None
-        audit.record(
-            session,
-            actor,
-            audit.CREATE if stored is None else audit.UPDATE,
-            "app_settings",
-            SETTING_KEY,
-            changes={"value": (old, value)},
-        )
+        app_settings.store(session, actor, SETTING_KEY, value, {"value": (old, value)})
     return checked
 
 

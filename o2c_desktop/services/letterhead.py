@@ -28,7 +28,7 @@ from o2c_desktop.errors import (
 from o2c_desktop.models import AppSetting, User
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.paths import resource
-from o2c_desktop.services import audit
+from o2c_desktop.services import app_settings
 from o2c_desktop.services.auth import Actor, Permission
 
 SETTING_KEY = "letterhead"
@@ -292,27 +292,7 @@ def set_letterhead(
         changes = _changes(current, checked)
         if not changes:
             return checked
-        if stored is None:
-            session.add(
-                AppSetting(
-                    key=SETTING_KEY,
-                    value=value,
-                    updated_at=utcnow(),
-                    updated_by_id=actor.user_id or None,
-                )
-            )
-        else:
-            stored.value = value
-            stored.updated_at = utcnow()
-            stored.updated_by_id = actor.user_id or None
-        audit.record(
-            session,
-            actor,
-            audit.CREATE if stored is None else audit.UPDATE,
-            "app_settings",
-            SETTING_KEY,
-            changes=changes,
-        )
+        app_settings.store(session, actor, SETTING_KEY, value, changes)
     return checked
 
 

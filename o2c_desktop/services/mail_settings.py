@@ -19,8 +19,7 @@ from o2c_desktop.config import KEYRING_SERVICE
 from o2c_desktop.db import Database
 from o2c_desktop.errors import FieldProblem, O2CError, ValidationFailed
 from o2c_desktop.models import AppSetting
-from o2c_desktop.models.base import utcnow
-from o2c_desktop.services import audit
+from o2c_desktop.services import app_settings
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.customer_fields import EMAIL
 
@@ -190,19 +189,6 @@ def save_mail_settings(
     with db.write() as session:
         stored = session.get(AppSetting, SETTING_KEY)
         old = _from_json(stored.value) if stored is not None else None
-        if stored is None:
-            session.add(
-                AppSetting(
-                    key=SETTING_KEY,
-                    value=value,
-                    updated_at=utcnow(),
-                    updated_by_id=actor.user_id or None,
-                )
-            )
-        elif stored.value != value:
-            stored.value = value
-            stored.updated_at = utcnow()
-            stored.updated_by_id = actor.user_id or None
         changes: dict[str, tuple[Any, Any]] = {
             f.name: (getattr(old, f.name) if old else None, getattr(checked, f.name))
             for f in fields(MailSettings)
@@ -211,15 +197,7 @@ def save_mail_settings(
         if password:
             changes["password"] = (None, "(new password, kept in the keyring)")
             store_smtp_password(checked, password)  # before commit: a refused keyring saves nothing
-        if changes:
-            audit.record(
-                session,
-                actor,
-                audit.CREATE if old is None else audit.UPDATE,
-                "app_settings",
-                SETTING_KEY,
-                changes=changes,
-            )
+        app_settings.store(session, actor, SETTING_KEY, value, changes)
     return checked
 
 
