@@ -265,6 +265,16 @@ def _check_date(
     return None
 
 
+def _check_not_future(day: date | None, name: str, what: str, problems: list[FieldProblem]) -> None:
+    """Allocations, write-offs and reversals happen on or before today: the maintained open and
+    unapplied amounts are today's, so a future-dated one would make them disagree with the
+    dated history until that day."""
+    if day is not None and day > _today():
+        problems.append(
+            FieldProblem(name, f"{day.isoformat()} is after today: {what} cannot be dated ahead")
+        )
+
+
 def _check_text(
     value: object, name: str, limit: int, problems: list[FieldProblem], *, required: bool = False
 ) -> str | None:
@@ -1186,6 +1196,7 @@ def _allocate_from(
 ) -> list[Allocation]:
     problems: list[FieldProblem] = []
     when = _check_date(on, "on", problems, required=False)
+    _check_not_future(when, "on", "an allocation", problems)
     if not pairs:
         problems.append(FieldProblem("invoice", "choose at least one invoice"))
     _fail_if(problems)
@@ -1347,6 +1358,7 @@ def write_off_in_session(
         raise ValidationFailed([FieldProblem("invoice", message, value=str(invoice))])
     value = check_amount(amount, row.currency, problems)
     day = _check_date(on, "on", problems, required=False) or _today()
+    _check_not_future(day, "on", "a write-off", problems)
     why = _check_text(reason, "reason", 2000, problems, required=True)
     _fail_if(problems)
     assert value is not None and why is not None
@@ -1441,6 +1453,7 @@ def reverse_allocation_in_session(
         )
     actor.require(Permission.WRITE_OFF if row.kind == ALLOC_WRITE_OFF else Permission.APPLY_CASH)
     when = _check_date(on, "on", problems, required=False)
+    _check_not_future(when, "on", "a reversal", problems)
     why = _check_text(reason, "reason", 2000, problems, required=True)
     if row.reversed_on is not None:
         problems.append(

@@ -529,6 +529,28 @@ def test_reversal_restores_amounts_and_keeps_the_past(
     _consistent(db)
 
 
+def test_allocations_write_offs_and_reversals_cannot_be_dated_after_today(
+    db: Database, admin: Actor, cid: int
+) -> None:
+    """Found by the property test: a reversal dated tomorrow restored today's maintained open
+    amount while the dated history still counted the allocation today, so the two disagreed."""
+    tomorrow = date.today() + timedelta(days=1)
+    inv = ledger.post_invoice(db, admin, cid, "F-1", day(0), Decimal("100"))
+    result = ledger.record_payment(db, admin, cid, day(5), Decimal("60"))
+    with pytest.raises(ValidationFailed) as exc:
+        ledger.allocate(db, admin, result.payment.id, [(inv.id, "60")], on=tomorrow)
+    assert "after today" in _problems(exc)["on"]
+    [made] = ledger.allocate(db, admin, result.payment.id, [(inv.id, "60")])
+    with pytest.raises(ValidationFailed) as exc:
+        ledger.reverse_allocation(db, admin, made.id, tomorrow, "bounced")
+    assert "after today" in _problems(exc)["on"]
+    with pytest.raises(ValidationFailed) as exc:
+        ledger.write_off(db, admin, inv.id, Decimal("40"), tomorrow, "small balance")
+    assert "after today" in _problems(exc)["on"]
+    assert _open(db, inv.id) == Decimal("40")
+    _consistent(db)
+
+
 def test_reapplying_reversed_cash_is_dated_from_the_reversal(
     db: Database, admin: Actor, cid: int
 ) -> None:
