@@ -845,7 +845,7 @@ def test_report_sessions_get_their_postgresql_settings(db: Database) -> None:
     is known only once connected (they were silently skipped before)."""
     from sqlalchemy import text
 
-    from o2c_desktop.services.aging import REPORT_WORK_MEM, reading
+    from o2c_desktop.services.aging import reading
 
     with reading(db) as session:
         if db.kind != "postgresql":
@@ -853,4 +853,3 @@ def test_report_sessions_get_their_postgresql_settings(db: Database) -> None:
             return
         assert session.execute(text("SHOW random_page_cost")).scalar() == "1.1"
         assert session.execute(text("SHOW jit")).scalar() == "off"
-        assert session.execute(text("SHOW work_mem")).scalar() == REPORT_WORK_MEM
