@@ -12,7 +12,14 @@ import sys
 import time
 from collections.abc import Sequence
 
-from o2c_desktop import __version__, cli_ledger, cli_reports, cli_statements
+from o2c_desktop import (
+    __version__,
+    cli_calllist,
+    cli_dunning,
+    cli_ledger,
+    cli_reports,
+    cli_statements,
+)
 from o2c_desktop.config import resolve_database_url
 from o2c_desktop.errors import O2CError
 
@@ -69,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ledger.add_import_parsers(what)
     cli_reports.add_parsers(commands)
     cli_statements.add_parsers(commands)
+    cli_calllist.add_parsers(commands)
+    cli_dunning.add_parsers(commands)
     return parser
 
 
@@ -127,6 +136,10 @@ def _run_command(args: argparse.Namespace) -> int:
         return cli_reports.run(db, actor, args)
     if args.command in ("statement", "statements"):
         return cli_statements.run(db, actor, args)
+    if args.command == "calllist":
+        return cli_calllist.run(db, actor, args)
+    if args.command == "dunning":
+        return cli_dunning.run(db, actor, args)
     if args.command == "import" and args.import_kind != "customers":
         return cli_ledger.run_import(db, actor, args)
     if args.command == "import":

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-SCHEMA_HEAD = "0004_statements"
+SCHEMA_HEAD = "0005_collections"
 
 
 def alembic_config() -> Config:

@@ -3,6 +3,18 @@
 from o2c_desktop.models.activities import Activity
 from o2c_desktop.models.audit import AuditEntry
 from o2c_desktop.models.base import Base
+from o2c_desktop.models.collections import (
+    AssignmentRule,
+    Call,
+    CollectionClaim,
+    CollectionStrategy,
+    DunningLetter,
+    DunningLetterItem,
+    DunningLevel,
+    DunningRun,
+    Promise,
+    PromiseItem,
+)
 from o2c_desktop.models.customers import Contact, Customer, CustomerSearchTerm, PaymentTerms
 from o2c_desktop.models.ledger import (
     Allocation,
@@ -19,16 +31,26 @@ __all__ = [
     "Activity",
     "Allocation",
     "AppSetting",
+    "AssignmentRule",
     "AuditEntry",
     "Base",
+    "Call",
+    "CollectionClaim",
+    "CollectionStrategy",
     "Contact",
     "Customer",
     "CustomerSearchTerm",
     "Dispute",
     "DisputeItem",
+    "DunningLetter",
+    "DunningLetterItem",
+    "DunningLevel",
+    "DunningRun",
     "Invoice",
     "Payment",
     "PaymentTerms",
+    "Promise",
+    "PromiseItem",
     "Role",
     "StatementDelivery",
     "User",

@@ -38,6 +38,10 @@ class Permission(Enum):
     VIEW_REPORTS = ("view AR reports", ALL_ROLES)
     EDIT_SETTINGS = ("change department settings", MANAGERS)
     PRINT_STATEMENTS = ("print and send statements", ALL_ROLES)
+    WORK_COLLECTIONS = ("work the call list: log calls, promises and follow-ups", ALL_ROLES)
+    VIEW_ALL_PORTFOLIOS = ("see every collector's portfolio and results", MANAGERS)
+    MANAGE_STRATEGIES = ("edit collection strategies and assignment rules", MANAGERS)
+    RUN_DUNNING = ("run dunning and produce reminder letters", OFFICE)
 
     @property
     def text(self) -> str:
