@@ -189,114 +189,137 @@ def raise_dispute(
 
     Each amount is at most what is open and not already disputed on that invoice. The owner
     defaults to the user raising it."""
+    with db.write() as session:
+        dispute = raise_dispute_in_session(
+            session, actor, customer_id, items, reason_code, owner_id, notes, opened_on
+        )
+        return dispute_row(session, dispute)
+
+
+def dispute_row(session: Session, dispute: Dispute) -> DisputeRow:
+    """One dispute as the value the screens show (items, currency, open amounts)."""
+    return _rows(session, [dispute])[0]
+
+
+def raise_dispute_in_session(
+    session: Session,
+    actor: Actor,
+    customer_id: int,
+    items: Sequence[tuple[int, Decimal | int | str]],
+    reason_code: str,
+    owner_id: int | None = None,
+    notes: str | None = None,
+    opened_on: date | None = None,
+) -> Dispute:
+    """`raise_dispute` inside the caller's transaction (no commit), so that a call which opens a
+    dispute writes both in one unit of work."""
     actor.require(Permission.MANAGE_DISPUTES)
     problems: list[FieldProblem] = []
-    with db.write() as session:
-        customer = session.get(Customer, customer_id) if isinstance(customer_id, int) else None
-        if customer is None:
-            problems.append(FieldProblem("customer", "no such customer", value=str(customer_id)))
-        if reason_code not in REASON_CODES:
-            problems.append(
-                FieldProblem("reason_code", f"one of {', '.join(REASON_CODES)}", str(reason_code))
-            )
-        owner = owner_id if owner_id is not None else (actor.user_id or None)
-        if owner is not None:
-            user = session.get(User, owner) if isinstance(owner, int) else None
-            if user is None or not user.active:
-                problems.append(FieldProblem("owner", "no active user", value=str(owner)))
-        opened = opened_on or date.today()
-        note_text = (notes or "").strip() or None
-        if not items:
-            problems.append(FieldProblem("items", "choose at least one invoice"))
-        ids = [i for i, _ in items if isinstance(i, int)]
-        invoices = {
-            i.id: i
-            for i in session.scalars(
-                select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id).with_for_update()
-            )
-        }
-        lines: list[tuple[Invoice, Decimal]] = []
-        seen: set[int] = set()
-        for invoice_id, raw in items:
-            invoice = invoices.get(invoice_id) if isinstance(invoice_id, int) else None
-            if invoice is None or invoice.kind != INVOICE:
-                problems.append(FieldProblem("invoice", "no such invoice", value=str(invoice_id)))
-                continue
-            if customer is not None and invoice.customer_id != customer.id:
-                problems.append(
-                    FieldProblem("invoice", f"{invoice.number} belongs to another customer")
-                )
-                continue
-            if invoice.id in seen:
-                problems.append(FieldProblem("invoice", f"{invoice.number} is listed twice"))
-                continue
-            seen.add(invoice.id)
-            amount = ledger.check_amount(raw, invoice.currency, problems)
-            if amount is None:
-                continue
-            free = invoice.open_amount - invoice.disputed_amount
-            if amount > free:
-                problems.append(
-                    FieldProblem(
-                        "amount",
-                        f"{amount:,.2f} is more than invoice {invoice.number}'s open amount "
-                        f"{invoice.open_amount:,.2f}"
-                        + (
-                            f" less {invoice.disputed_amount:,.2f} already disputed"
-                            if invoice.disputed_amount
-                            else ""
-                        ),
-                    )
-                )
-                continue
-            if opened < invoice.issue_date:
-                problems.append(
-                    FieldProblem("opened_on", f"before invoice {invoice.number} was issued")
-                )
-                continue
-            lines.append((invoice, amount))
-        if len({invoice.currency for invoice, _ in lines}) > 1:
-            problems.append(
-                FieldProblem("items", "a dispute covers invoices of one currency; raise one each")
-            )
-        if problems:
-            raise ValidationFailed(problems)
-        assert customer is not None
-        dispute = Dispute(
-            customer_id=customer.id,
-            reason_code=reason_code,
-            owner_id=owner,
-            status="open",
-            opened_on=opened,
-            amount=sum((amount for _, amount in lines), start=Decimal(0)),
-            notes=note_text,
-            created_by_id=actor.user_id or None,
+    customer = session.get(Customer, customer_id) if isinstance(customer_id, int) else None
+    if customer is None:
+        problems.append(FieldProblem("customer", "no such customer", value=str(customer_id)))
+    if reason_code not in REASON_CODES:
+        problems.append(
+            FieldProblem("reason_code", f"one of {', '.join(REASON_CODES)}", str(reason_code))
         )
-        session.add(dispute)
-        session.flush()
-        for invoice, amount in lines:
-            session.add(DisputeItem(dispute_id=dispute.id, invoice_id=invoice.id, amount=amount))
-        touched = {invoice.id: invoice for invoice, _ in lines}
-        changed = refresh_disputed_amounts(session, touched.values())
-        audit.record(
-            session,
-            actor,
-            audit.CREATE,
-            "disputes",
-            dispute.id,
-            customer_id=customer.id,
-            record_version=dispute.version,
-            changes={
-                "reason_code": (None, reason_code),
-                "owner_id": (None, owner),
-                "opened_on": (None, opened),
-                "amount": (None, dispute.amount),
-                "items": (None, "; ".join(f"{i.number}: {a:f}" for i, a in lines)),
-                **({"notes": (None, note_text)} if note_text else {}),
-            },
+    owner = owner_id if owner_id is not None else (actor.user_id or None)
+    if owner is not None:
+        user = session.get(User, owner) if isinstance(owner, int) else None
+        if user is None or not user.active:
+            problems.append(FieldProblem("owner", "no active user", value=str(owner)))
+    opened = opened_on or date.today()
+    note_text = (notes or "").strip() or None
+    if not items:
+        problems.append(FieldProblem("items", "choose at least one invoice"))
+    ids = [i for i, _ in items if isinstance(i, int)]
+    invoices = {
+        i.id: i
+        for i in session.scalars(
+            select(Invoice).where(Invoice.id.in_(ids)).order_by(Invoice.id).with_for_update()
         )
-        _audit_disputed(session, actor, touched, changed)
-        return _rows(session, [dispute])[0]
+    }
+    lines: list[tuple[Invoice, Decimal]] = []
+    seen: set[int] = set()
+    for invoice_id, raw in items:
+        invoice = invoices.get(invoice_id) if isinstance(invoice_id, int) else None
+        if invoice is None or invoice.kind != INVOICE:
+            problems.append(FieldProblem("invoice", "no such invoice", value=str(invoice_id)))
+            continue
+        if customer is not None and invoice.customer_id != customer.id:
+            problems.append(
+                FieldProblem("invoice", f"{invoice.number} belongs to another customer")
+            )
+            continue
+        if invoice.id in seen:
+            problems.append(FieldProblem("invoice", f"{invoice.number} is listed twice"))
+            continue
+        seen.add(invoice.id)
+        amount = ledger.check_amount(raw, invoice.currency, problems)
+        if amount is None:
+            continue
+        free = invoice.open_amount - invoice.disputed_amount
+        if amount > free:
+            problems.append(
+                FieldProblem(
+                    "amount",
+                    f"{amount:,.2f} is more than invoice {invoice.number}'s open amount "
+                    f"{invoice.open_amount:,.2f}"
+                    + (
+                        f" less {invoice.disputed_amount:,.2f} already disputed"
+                        if invoice.disputed_amount
+                        else ""
+                    ),
+                )
+            )
+            continue
+        if opened < invoice.issue_date:
+            problems.append(
+                FieldProblem("opened_on", f"before invoice {invoice.number} was issued")
+            )
+            continue
+        lines.append((invoice, amount))
+    if len({invoice.currency for invoice, _ in lines}) > 1:
+        problems.append(
+            FieldProblem("items", "a dispute covers invoices of one currency; raise one each")
+        )
+    if problems:
+        raise ValidationFailed(problems)
+    assert customer is not None
+    dispute = Dispute(
+        customer_id=customer.id,
+        reason_code=reason_code,
+        owner_id=owner,
+        status="open",
+        opened_on=opened,
+        amount=sum((amount for _, amount in lines), start=Decimal(0)),
+        notes=note_text,
+        created_by_id=actor.user_id or None,
+    )
+    session.add(dispute)
+    session.flush()
+    for invoice, amount in lines:
+        session.add(DisputeItem(dispute_id=dispute.id, invoice_id=invoice.id, amount=amount))
+    touched = {invoice.id: invoice for invoice, _ in lines}
+    changed = refresh_disputed_amounts(session, touched.values())
+    audit.record(
+        session,
+        actor,
+        audit.CREATE,
+        "disputes",
+        dispute.id,
+        customer_id=customer.id,
+        record_version=dispute.version,
+        changes={
+            "reason_code": (None, reason_code),
+            "owner_id": (None, owner),
+            "opened_on": (None, opened),
+            "amount": (None, dispute.amount),
+            "items": (None, "; ".join(f"{i.number}: {a:f}" for i, a in lines)),
+            **({"notes": (None, note_text)} if note_text else {}),
+        },
+    )
+    _audit_disputed(session, actor, touched, changed)
+    return dispute
 
 
 def _conflict(session: Session, dispute: Dispute, expected_version: int) -> ConflictError:
