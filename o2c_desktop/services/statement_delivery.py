@@ -25,6 +25,8 @@ from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
 
 STATEMENT_KINDS = ("open-items", "activity")
+DUNNING_KIND = "dunning"  # a reminder letter (services.dunning) goes through the same log
+DELIVERY_KINDS = (*STATEMENT_KINDS, DUNNING_KIND)
 _RESULT = re.compile(r"^[a-z][a-z_-]{0,19}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MAX_FILE = 500
@@ -73,8 +75,8 @@ def _problems(entry: DeliveryEntry, where: str) -> list[FieldProblem]:
 
     if not isinstance(entry.statement_date, date) or isinstance(entry.statement_date, datetime):
         bad("statement_date", "must be a date", entry.statement_date)
-    if entry.kind not in STATEMENT_KINDS:
-        bad("kind", f"one of {', '.join(STATEMENT_KINDS)}", entry.kind)
+    if entry.kind not in DELIVERY_KINDS:
+        bad("kind", f"one of {', '.join(DELIVERY_KINDS)}", entry.kind)
     if entry.channel not in CHANNELS:
         bad("channel", f"one of {', '.join(CHANNELS)}", entry.channel)
     if not isinstance(entry.result, str) or not _RESULT.match(entry.result):
@@ -131,13 +133,17 @@ def record_deliveries_in_session(
             row.id,
             customer_id=row.customer_id,
             note=(
-                f"{row.kind} statement {row.statement_date.isoformat()}: {row.channel}{to} "
+                f"{_document(row.kind)} {row.statement_date.isoformat()}: {row.channel}{to} "
                 f"{row.result} ({Path(row.file_name).name}"
                 + (f", sha256 {row.sha256[:12]}…" if row.sha256 else "")
                 + ")"
             ),
         )
     return [row.id for row in rows]
+
+
+def _document(kind: str) -> str:
+    return "reminder letter" if kind == DUNNING_KIND else f"{kind} statement"
 
 
 def record_deliveries(db: Database, actor: Actor, entries: Sequence[DeliveryEntry]) -> list[int]:
