@@ -1,9 +1,9 @@
-"""`o2c-desktop report aging|kpis|payment-behaviour`: the screens' figures for scripts.
+"""`o2c-desktop report aging|kpis|payment-behaviour|collectors`: the screens' figures for scripts.
 
 Output formats
 - table: aligned for people, amounts right-aligned with the currency's decimals.
 - csv (aging, payment behaviour): one row per customer (and currency); the aging adds one
-  "Total" row per currency with an empty customer number.
+  "Total" row per currency with an empty customer number. Collectors: one row per collector.
 - json: amounts are strings with the currency's decimals ("1234.50"); ratios and day figures are
   numbers rounded half-even to 2 decimals (null when undefined, e.g. DSO without sales). Customers
   are identified by their number.
@@ -18,6 +18,11 @@ JSON shapes (required keys first; the others are extras)
   "disputed_amount", "by_currency": {code: {the same figures}}}.
 - payment behaviour: [{"customer", "paid_invoices", "avg_days_to_pay", "avg_days_late",
   "weighted_days_late", "name", "currency", "paid_amount"}].
+- collectors: {"from", "to", "currency", "collectors": [{"collector_id", "collector", "calls",
+  "contacts", "contact_rate", "promises_made", "promised_amount", "kept", "broken", "kept_rate",
+  "cash_collected", "overdue_start", "overdue_end", "cei"}]}: one currency, `--currency` or the
+  one most customers have; "(unassigned)" has a null collector_id. Definitions:
+  services.collector_results.
 
 Several currencies: amounts in different currencies are never added together. When the portfolio
 has more than one, the top-level figures of the aging and of the KPIs are null and "currency" is
@@ -32,6 +37,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
@@ -41,6 +47,7 @@ from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
 from o2c_desktop.money import minor_units
 from o2c_desktop.services import aging as aging_service
+from o2c_desktop.services import collector_results as collector_service
 from o2c_desktop.services import kpis as kpi_service
 from o2c_desktop.services import payment_behaviour as behaviour_service
 from o2c_desktop.services.auth import Actor
@@ -50,7 +57,9 @@ _NAME_WIDTH = 40
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    report = commands.add_parser("report", help="AR reports: aging, KPIs, payment behaviour")
+    report = commands.add_parser(
+        "report", help="AR reports: aging, KPIs, payment behaviour, collector results"
+    )
     kinds = report.add_subparsers(dest="report_kind", metavar="REPORT", required=True)
     aging = kinds.add_parser("aging", help="open items by days past due, as of a date")
     aging.add_argument("--as-of", required=True, metavar="DATE")
@@ -63,6 +72,13 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     behaviour.add_argument("--from", dest="date_from", required=True, metavar="DATE")
     behaviour.add_argument("--to", dest="date_to", required=True, metavar="DATE")
     behaviour.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    collectors = kinds.add_parser(
+        "collectors", help="calls, promises, cash, overdue and CEI per collector for a period"
+    )
+    collectors.add_argument("--from", dest="date_from", required=True, metavar="DATE")
+    collectors.add_argument("--to", dest="date_to", required=True, metavar="DATE")
+    collectors.add_argument("--currency", metavar="CODE", help="default: most customers' currency")
+    collectors.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
 def run(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -81,6 +97,14 @@ def run(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO | None
     if args.report_kind == "payment-behaviour":
         rows = behaviour_service.payment_behaviour(db, actor, date_from, date_to)
         _BEHAVIOUR[args.format](rows, stream)
+        return 0
+    if args.report_kind == "collectors":
+        currency = args.currency or collector_service.default_currency(db, actor)
+        results = collector_service.collector_results(
+            db, actor, date_from, date_to, currency=currency
+        )
+        report = CollectorsReport(date_from, date_to, currency.strip().upper(), tuple(results))
+        _COLLECTORS[args.format](report, stream)
         return 0
     raise O2CError(f"report {args.report_kind} is not available")
 
@@ -449,4 +473,137 @@ _BEHAVIOUR: dict[str, Callable[[Sequence[behaviour_service.PaymentBehaviour], Te
     "table": _behaviour_table,
     "csv": _behaviour_csv,
     "json": _behaviour_json,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Collector results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CollectorsReport:
+    """The collector rows with the period and the currency their money is in."""
+
+    date_from: date
+    date_to: date
+    currency: str
+    rows: tuple[collector_service.CollectorResult, ...]
+
+
+def collector_json(r: collector_service.CollectorResult, currency: str) -> dict[str, Any]:
+    return {
+        "collector_id": r.collector_id,
+        "collector": r.collector,
+        "calls": r.calls,
+        "contacts": r.contacts,
+        "contact_rate": ratio_json(r.contact_rate),
+        "promises_made": r.promises_made,
+        "promised_amount": amount_text(r.promised_amount, currency),
+        "kept": r.kept,
+        "broken": r.broken,
+        "kept_rate": ratio_json(r.kept_rate),
+        "cash_collected": amount_text(r.cash_collected, currency),
+        "overdue_start": amount_text(r.overdue_start, currency),
+        "overdue_end": amount_text(r.overdue_end, currency),
+        "cei": ratio_json(r.cei),
+    }
+
+
+def collectors_json(report: CollectorsReport) -> dict[str, Any]:
+    return {
+        "from": report.date_from.isoformat(),
+        "to": report.date_to.isoformat(),
+        "currency": report.currency,
+        "collectors": [collector_json(r, report.currency) for r in report.rows],
+    }
+
+
+def _collectors_json(report: CollectorsReport, stream: TextIO) -> None:
+    _dump(collectors_json(report), stream)
+
+
+_COLLECTOR_FIELDS = (
+    "collector",
+    "calls",
+    "contacts",
+    "contact_rate",
+    "promises_made",
+    "promised_amount",
+    "kept",
+    "broken",
+    "kept_rate",
+    "cash_collected",
+    "overdue_start",
+    "overdue_end",
+    "cei",
+)
+
+
+def _collector_cells(
+    r: collector_service.CollectorResult, currency: str, *, table: bool
+) -> list[str]:
+    def money(value: Decimal) -> str:
+        return amount_text(value, currency, grouped=table)
+
+    return [
+        _clip(r.collector) if table else r.collector,
+        str(r.calls),
+        str(r.contacts),
+        ratio_text(r.contact_rate),
+        str(r.promises_made),
+        money(r.promised_amount),
+        str(r.kept),
+        str(r.broken),
+        ratio_text(r.kept_rate),
+        money(r.cash_collected),
+        money(r.overdue_start),
+        money(r.overdue_end),
+        ratio_text(r.cei),
+    ]
+
+
+def _collectors_table(report: CollectorsReport, stream: TextIO) -> None:
+    days = (report.date_to - report.date_from).days + 1
+    opening = (report.date_from - timedelta(days=1)).isoformat()
+    stream.write(
+        f"Collector results {report.date_from.isoformat()} to {report.date_to.isoformat()}"
+        f" ({days} days), amounts in {report.currency}\n\n"
+    )
+    header = [
+        "Collector",
+        "Calls",
+        "Contacts",
+        "Contact %",
+        "Promises",
+        "Promised",
+        "Kept",
+        "Broken",
+        "Kept %",
+        "Cash collected",
+        f"Overdue {opening}",
+        f"Overdue {report.date_to.isoformat()}",
+        "CEI %",
+    ]
+    rows = [_collector_cells(r, report.currency, table=True) for r in report.rows]
+    _table(header, rows, 1, stream)
+
+
+def _collectors_csv(report: CollectorsReport, stream: TextIO) -> None:
+    """The JSON's figures as columns, ratios with their 2 decimals; undefined ones are empty."""
+    writer = _csv_writer(stream)
+    columns = ("collector_id", *_COLLECTOR_FIELDS)
+    writer.writerow(columns)
+    for r in report.rows:
+        figures = collector_json(r, report.currency)
+        for name in ("contact_rate", "kept_rate", "cei"):
+            value = getattr(r, name)
+            figures[name] = None if value is None else format(value, "f")
+        writer.writerow(["" if figures[name] is None else figures[name] for name in columns])
+
+
+_COLLECTORS: dict[str, Callable[[CollectorsReport, TextIO], None]] = {
+    "table": _collectors_table,
+    "csv": _collectors_csv,
+    "json": _collectors_json,
 }
