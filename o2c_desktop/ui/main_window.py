@@ -30,16 +30,20 @@ from o2c_desktop.config import config_dir
 from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.dialogs.assignment_rules import assign_collector_dialog
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
 from o2c_desktop.ui.dialogs.import_dialog import ImportDialog
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
 from o2c_desktop.ui.dialogs.statement_batch import StatementBatchDialog
 from o2c_desktop.ui.screens.admin_users import UsersScreen
 from o2c_desktop.ui.screens.aging_screen import AgingScreen
+from o2c_desktop.ui.screens.collections_screen import CollectionsScreen
+from o2c_desktop.ui.screens.collector_results_screen import CollectorResultsScreen
 from o2c_desktop.ui.screens.customer_list import CustomerListScreen
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from o2c_desktop.ui.screens.dashboard import DashboardScreen
 from o2c_desktop.ui.screens.disputes_screen import DisputesScreen
+from o2c_desktop.ui.screens.dunning_screen import DunningScreen
 from o2c_desktop.ui.screens.invoices import InvoicesScreen
 
 BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
@@ -78,6 +82,9 @@ class MainWindow(QMainWindow):
         )
         self.customer_tabs.tabCloseRequested.connect(self.close_tab)
         self._add_area("Customers", self.customer_tabs)
+        self.collections = CollectionsScreen(ctx)
+        self.collections.open_customer.connect(self.open_customer)
+        self._add_area("Collections", self.collections)
         self.invoices = InvoicesScreen(ctx)
         self.invoices.open_customer.connect(self.open_customer)
         self._add_area("Invoices", self.invoices)
@@ -89,6 +96,10 @@ class MainWindow(QMainWindow):
         self._add_area("Aging", _scrolled(self.aging))
         self.dashboard = DashboardScreen(ctx)
         self._add_area("Dashboard", _scrolled(self.dashboard))
+        self.dunning = DunningScreen(ctx)
+        self._add_area("Dunning", self.dunning)
+        self.collector_results = CollectorResultsScreen(ctx)
+        self._add_area("Collector results", _scrolled(self.collector_results))
         self.users_screen: UsersScreen | None = None
         if ctx.actor.may(Permission.MANAGE_USERS):
             self.users_screen = UsersScreen(ctx)
@@ -164,6 +175,13 @@ class MainWindow(QMainWindow):
         action(customers_menu, "&Find…", self.find_customer, QKeySequence.StandardKey.Find)
         action(customers_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh)
         action(customers_menu, "E&xport list…", self.customer_list.export, "Ctrl+Shift+E")
+        action(
+            customers_menu,
+            "&Assign collector…",
+            self.assign_collector,
+            "Ctrl+Shift+A",
+            self.ctx.actor.may(Permission.ASSIGN_COLLECTOR),
+        )
         action(customers_menu, "&Close tab", self.close_current_tab, QKeySequence.StandardKey.Close)
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&About O2C Desktop", self.about)
@@ -211,6 +229,19 @@ class MainWindow(QMainWindow):
             self.ctx.signals.customers_changed.emit()
             self.open_customer(dialog.saved.id)
 
+    def assign_collector(self) -> None:
+        """Give the customers selected in the list (Ctrl/Shift+click) a collector, in bulk."""
+        self.show_customers()
+        self.customer_tabs.setCurrentIndex(0)
+        selected = self.customer_list.view.selectionModel().selectedRows()
+        ids = [self.customer_list.model.row_at(i.row()).id for i in selected]
+        if not ids:
+            QMessageBox.information(
+                self, "Assign collector", "Select one or more customers in the list first."
+            )
+            return
+        assign_collector_dialog(self, self.ctx, ids)
+
     def find_customer(self) -> None:
         self.show_customers()
         self.customer_tabs.setCurrentIndex(0)
@@ -228,6 +259,9 @@ class MainWindow(QMainWindow):
         self.disputes.refresh()
         self.aging.refresh()
         self.dashboard.refresh()
+        self.collections.refresh()
+        self.dunning.reload()
+        self.collector_results.reload()
 
     def import_file(self, kind: str) -> None:
         ImportDialog(self.ctx, kind, self).exec()
@@ -271,6 +305,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
+        self.collections.release_claim()
+        self.collections.save_layout()
         workers.wait_for_all(5000)
         super().closeEvent(event)
 

@@ -9,3 +9,4 @@ class AppSignals(QObject):
     customer_changed = Signal(int)  # a customer's record, contacts or notes changed
     customers_changed = Signal()  # rows added or removed (imports, demo data, deletes)
     users_changed = Signal()
+    strategy_changed = Signal()  # the active collection strategy changed: call lists re-rank

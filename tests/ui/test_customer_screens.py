@@ -150,6 +150,7 @@ def test_open_profile_shows_credit_header_and_tabs(window: MainWindow, qtbot) ->
         "&Contacts",
         "&Activity",
         "&Ledger",
+        "Collect&ions",
         "&History",
     ]
     assert window.customer_tabs.tabText(window.customer_tabs.currentIndex()).startswith("C-002")

@@ -1,4 +1,5 @@
-"""File → Settings: Database, Company & letterhead, E-mail (SMTP).
+"""File → Settings: Database, Company & letterhead, E-mail (SMTP), and for credit managers the
+collections settings: Collection strategy, Assignment rules, Dunning levels.
 
 Database: the embedded file or a shared PostgreSQL server. The URL (without password) goes to
 this computer's settings file, the password to the OS keyring; the new database is used from the
@@ -6,6 +7,10 @@ next start, after a successful connection test. The letterhead and SMTP tabs (sh
 dialog is opened from a signed-in window) are department settings kept in the database, saved
 through their services on a worker before the database part; a problem in either keeps the
 dialog open with the message under the field.
+
+The collections tabs are shown only to users who may change them. Each saves with its own buttons
+(rules and levels are lists of records, and applying rules is an action of its own); a strategy
+or a level with unsaved changes is also saved by the dialog's Save, before the database part.
 """
 
 from __future__ import annotations
@@ -35,11 +40,15 @@ from o2c_desktop.config import (
 )
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
+from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.dialogs.assignment_rules import AssignmentRulesTab
+from o2c_desktop.ui.dialogs.dunning_levels import DunningLevelsTab
 from o2c_desktop.ui.dialogs.form_support import banner
 from o2c_desktop.ui.dialogs.letterhead_tab import LetterheadTab
 from o2c_desktop.ui.dialogs.mail_tab import MailTab
+from o2c_desktop.ui.dialogs.strategy_editor import StrategyTab
 from o2c_desktop.ui.widgets.messages import show_error, show_info
 
 
@@ -89,12 +98,23 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self.database_tab, "&Database")
         self.letterhead: LetterheadTab | None = None
         self.mail: MailTab | None = None
+        self.strategy: StrategyTab | None = None
+        self.rules: AssignmentRulesTab | None = None
+        self.levels: DunningLevelsTab | None = None
         if ctx is not None:
             self.letterhead = LetterheadTab(ctx)
             self.mail = MailTab(ctx)
             self.tabs.addTab(self.letterhead, "&Company && letterhead")
             self.tabs.addTab(self.mail, "&E-mail (SMTP)")
-            self.resize(900, 640)
+            if ctx.actor.may(Permission.MANAGE_STRATEGIES):
+                self.strategy = StrategyTab(ctx)
+                self.rules = AssignmentRulesTab(ctx)
+                self.tabs.addTab(self.strategy, "Collection &strategy")
+                self.tabs.addTab(self.rules, "Assignment &rules")
+            if ctx.actor.may(Permission.EDIT_SETTINGS):
+                self.levels = DunningLevelsTab(ctx)
+                self.tabs.addTab(self.levels, "D&unning levels")
+            self.resize(1000, 700)
         self.banner = banner()
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
@@ -161,7 +181,11 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         """Department tabs first (on a worker), then this computer's database choice."""
         self.banner.hide()
-        tabs = [tab for tab in (self.letterhead, self.mail) if tab is not None]
+        tabs = [
+            tab
+            for tab in (self.letterhead, self.mail, self.strategy, self.levels)
+            if tab is not None
+        ]
         if not tabs:
             self._save_database()
             return

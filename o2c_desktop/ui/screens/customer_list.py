@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -63,6 +64,9 @@ class CustomerListScreen(QWidget):
         self.view.setObjectName("customerTable")
         self.view.setModel(self.model)
         configure_table(self.view)
+        # Several customers at once (Ctrl/Shift+click) for bulk actions such as assigning a
+        # collector; Enter and double-click still open the current one.
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.horizontalHeader().setSortIndicator(1, Qt.SortOrder.AscendingOrder)
         self.view.horizontalHeader().setSectionsMovable(True)
         for column, width in enumerate((100, 300, 120, 130, 160, 120, 120, 90, 70)):

@@ -1,5 +1,5 @@
-"""A customer's credit profile: the credit picture on top, then Overview, Contacts, Activity and
-History tabs. Later issues add Ledger, Applications and Calls tabs through `add_tab`."""
+"""A customer's credit profile: the credit picture on top, then Overview, Contacts, Activity,
+Ledger, Collections and History tabs. Later issues add more tabs through `add_tab`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from o2c_desktop.ui.dialogs.contact_edit import ContactDialog
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
 from o2c_desktop.ui.dialogs.statement_preview import StatementPreview
 from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.screens.customer_collections_tab import CollectionsTab
 from o2c_desktop.ui.screens.customer_ledger import LedgerTab
 from o2c_desktop.ui.widgets.messages import confirm, show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
@@ -235,6 +236,10 @@ class CustomerProfile(QWidget):
         self.ledger = LedgerTab(ctx, customer_id)
         self.tabs.addTab(self.ledger, "&Ledger")
 
+        # Collections: promises, calls, Log call… (Ctrl+L anywhere on the profile)
+        self.collections = CollectionsTab(ctx, customer_id)
+        self.tabs.addTab(self.collections, "Collect&ions")
+
         # History
         self.history = TablePanel(HISTORY_COLUMNS, "history")
         self.tabs.addTab(self.history, "&History")
@@ -262,6 +267,12 @@ class CustomerProfile(QWidget):
             QKeySequence("Ctrl+Shift+S"),
             self,
             self.open_statement,
+            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+        )
+        QShortcut(
+            QKeySequence("Ctrl+L"),
+            self,
+            self.collections.log_call,
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
         )
         ctx.signals.customer_changed.connect(self._maybe_reload)
@@ -341,6 +352,7 @@ class CustomerProfile(QWidget):
         self.history.set_rows(history)
         self.deliveries.set_rows(deliveries)
         self.ledger.reload()
+        self.collections.reload(detail)
         self.title_changed.emit(f"{detail.number} {detail.name}")
 
     # -- actions ---------------------------------------------------------------------------
