@@ -193,4 +193,12 @@ def _demo(db, actor, args: argparse.Namespace) -> int:  # type: ignore[no-untype
             f"{ledger.allocations:,} allocations, {ledger.disputes:,} disputes) "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        from o2c_desktop.services import demo_collections
+
+        started = time.perf_counter()
+        activity = demo_collections.generate_collections(db, actor, args.seed)
+        print(
+            f"Added {activity.calls:,} calls and {activity.promises:,} promises to pay "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
     return 0

@@ -94,11 +94,31 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Rows the migrations seed into tables that tests may change (the default dunning levels):
+# read once from the freshly migrated database, put back after every truncation.
+SEEDED_TABLES = ("dunning_levels",)
+_seeded_rows: dict[str, list[dict[str, object]]] = {}
+
+
 def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEEP_TABLES]
     with engine.begin() as conn:
+        for name in SEEDED_TABLES:
+            if name not in _seeded_rows:
+                table = Base.metadata.tables[name]
+                _seeded_rows[name] = [dict(r._mapping) for r in conn.execute(table.select())]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        for name, rows in _seeded_rows.items():
+            if rows:
+                table = Base.metadata.tables[name]
+                conn.execute(table.insert(), rows)
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT MAX(id) FROM {name}))"
+                    )
+                )
     engine.dispose()
 
 
