@@ -9,6 +9,7 @@ its calls came from), for at most `MAX_CUSTOMERS` customers whatever the portfol
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,7 +18,16 @@ from sqlalchemy import func, insert, literal_column, select
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.bulk import advance_sequence
-from o2c_desktop.models import Activity, AuditEntry, Call, Contact, Customer, Invoice, Promise
+from o2c_desktop.models import (
+    Activity,
+    AuditEntry,
+    Call,
+    Contact,
+    Customer,
+    Invoice,
+    Payment,
+    Promise,
+)
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.collections import (
     OUTCOME_DISPUTE,
@@ -35,6 +45,7 @@ from o2c_desktop.services.auth import Actor, Permission
 
 MAX_CUSTOMERS = 5_000  # customers with calls, at most (a 200,000-customer demo stays quick)
 SHARE_CALLED = 0.35  # of the customers with something overdue
+SHARE_KEPT = 0.85  # of the promises made before a payment that arrived: kept
 HISTORY_DAYS = 42
 # A dispute needs items and amounts: the demo ledger raises its own, so calls do not.
 OUTCOMES = (
@@ -82,6 +93,13 @@ def _pick(rng: random.Random) -> str:
     return OUTCOMES[0][0]
 
 
+def _payment_after(
+    payments: Sequence[tuple[date, Decimal]], day: date
+) -> tuple[date, Decimal] | None:
+    """The first payment after a call: what the customer would have promised, had it been asked."""
+    return next((p for p in payments if p[0] > day), None)
+
+
 def generate_collections(
     db: Database, actor: Actor, seed: int = 1, as_of: date | None = None
 ) -> CollectionsDemoResult:
@@ -115,6 +133,17 @@ def generate_collections(
                 .group_by(Contact.customer_id)
             ).all()
         )
+        paid_by: dict[tuple[int, str], list[tuple[date, Decimal]]] = {}
+        for customer_id, currency, day, amount in session.execute(
+            select(Payment.customer_id, Payment.currency, Payment.date, Payment.amount)
+            .where(
+                Payment.customer_id.in_([row[0] for row in chosen] or [0]),
+                Payment.date > as_of - timedelta(days=HISTORY_DAYS),
+                Payment.date <= as_of,
+            )
+            .order_by(Payment.customer_id, Payment.date, Payment.id)
+        ):
+            paid_by.setdefault((customer_id, currency), []).append((day, amount))
         first_call = int(session.scalar(select(func.max(Call.id))) or 0) + 1
         first_promise = int(session.scalar(select(func.max(Promise.id))) or 0) + 1
         calls: list[dict[str, object]] = []
@@ -151,9 +180,15 @@ def generate_collections(
                 )
                 body = NOTES[outcome]
                 if outcome == OUTCOME_PROMISE:
-                    share = Decimal(rng.choice((100, 100, 50, 30))) / 100
-                    promised = (amount * share).quantize(Decimal("0.01"))
-                    promised_on = day + timedelta(days=rng.randint(3, 14))
+                    paid = _payment_after(paid_by.get((customer_id, currency), ()), day)
+                    if paid is not None and rng.random() < SHARE_KEPT:
+                        # Kept: the customer paid what it promised, on or before the day.
+                        promised = paid[1]
+                        promised_on = max(day, paid[0] - timedelta(rng.randint(0, 3)))
+                    else:
+                        share = Decimal(rng.choice((100, 100, 50, 30))) / 100
+                        promised = (amount * share).quantize(Decimal("0.01"))
+                        promised_on = day + timedelta(days=rng.randint(3, 14))
                     promise_id = first_promise + len(promises)
                     promises.append(
                         {

@@ -67,7 +67,9 @@ def test_filters_sort_and_open_customer(ctx: UiContext, qtbot, qtmodeltester, tm
     with target.open(encoding="utf-8-sig") as handle:
         assert len(list(csv.reader(handle))) == 4
 
-    window.nav.setCurrentRow(1)
+    areas = [window.nav.item(i).text() for i in range(window.nav.count())]
+    window.nav.setCurrentRow(areas.index("Invoices"))
+    assert window.stack.currentWidget() is screen
     screen.view.setFocus()
     screen.view.setCurrentIndex(screen.model.index(0, 0))
     qtbot.keyClick(screen.view, Qt.Key.Key_Return)
