@@ -31,18 +31,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import random
-import shutil
-import sqlite3
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
@@ -50,23 +43,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run from a checkout even without the editable install
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_support, however this is run
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import URL  # noqa: E402
+import bench_support as bench
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
 
-from o2c_desktop.config import parse_url  # noqa: E402
-from o2c_desktop.db import Database, migrate  # noqa: E402
-from o2c_desktop.db.bulk import bulk_insert  # noqa: E402
-from o2c_desktop.models import Call, Customer, Invoice, Promise, Role, User, UserRole  # noqa: E402
-from o2c_desktop.models.collections import CALL_OUTCOMES  # noqa: E402
-from o2c_desktop.services.auth import Actor  # noqa: E402
-from o2c_desktop.services.users import sign_in  # noqa: E402
+from o2c_desktop.db import Database
+from o2c_desktop.db.bulk import bulk_insert
+from o2c_desktop.models import Call, Customer, Invoice, Promise, Role, User, UserRole
+from o2c_desktop.models.collections import CALL_OUTCOMES
+from o2c_desktop.services.auth import Actor
+from o2c_desktop.services.users import sign_in
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 TARGETS = {"collector list": 0.3, "team list": 2.0}  # seconds, on PostgreSQL
 OUTCOME_WEIGHTS = {
     "reached": 30,
@@ -81,51 +70,14 @@ OUTCOME_WEIGHTS = {
 assert set(OUTCOME_WEIGHTS) == set(CALL_OUTCOMES)
 
 
-def log(message: str) -> None:
-    """Progress to stderr: stdout holds only the report."""
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def fmt_s(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 @dataclass
-class Timing:
-    label: str
-    short: str
-    runs: list[float] = field(default_factory=list)
-    detail: str = ""
-    error: str | None = None
-
-    @property
-    def warm(self) -> float:
-        return min(self.runs[1:]) if len(self.runs) > 1 else self.runs[0]
-
-    def text(self) -> str:
-        if self.error:
-            return self.error
-        if len(self.runs) == 1:
-            return fmt_s(self.runs[0]) + (f"  ({self.detail})" if self.detail else "")
-        return f"first {fmt_s(self.runs[0])}, warm {fmt_s(self.warm)}" + (
-            f"  ({self.detail})" if self.detail else ""
-        )
-
-
-@dataclass
-class Result:
-    engine: str
+class Result(bench.EngineResult):
     prepared: str = ""
     upgrade: str = ""
     loaded: str = ""
     counts: dict[str, int] = field(default_factory=dict)
-    timings: list[Timing] = field(default_factory=list)
+    timings: list[bench.Timing] = field(default_factory=list)
     reasons: list[tuple[str, int]] = field(default_factory=list)
-    failed: str | None = None
-
-    @property
-    def title(self) -> str:
-        return ENGINE_NAMES[self.engine]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,113 +85,18 @@ class Result:
 # ---------------------------------------------------------------------------------------------
 
 
-def app_env(base: Path, engine: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("O2C_DATABASE_URL", None)
-    for name in ("data", "config", "xdg-config"):
-        (base / f"{engine}-{name}").mkdir(exist_ok=True)
-    env["O2C_DATA_DIR"] = str(base / f"{engine}-data")
-    env["O2C_CONFIG_DIR"] = str(base / f"{engine}-config")
-    env["XDG_CONFIG_HOME"] = str(base / f"{engine}-xdg-config")
-    return env
-
-
-def generate(url: URL, base: Path, engine: str, args: Any) -> str:
-    log(f"{ENGINE_NAMES[engine]}: generating {args.customers:,} customers, {args.invoices:,}")
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "o2c_desktop",
-            "--database",
-            url.render_as_string(hide_password=False),
-            "demo-data",
-            "--customers",
-            str(args.customers),
-            "--invoices",
-            str(args.invoices),
-            "--seed",
-            str(args.seed),
-        ],
-        env=app_env(base, engine),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["(no output)"]
-        raise RuntimeError(f"demo-data exited with code {done.returncode}: {lines[-1]}")
-    return f"generated in {time.perf_counter() - started:.0f} s"
-
-
-class SqliteCopy:
-    def __init__(self, base: Path, args: Any):
-        self.path = base / "cbench.sqlite3"
-        self.url = parse_url(f"sqlite:///{self.path}")
-        self.args = args
-        self.base = base
-
-    def prepare(self) -> str:
-        cache = Path(self.args.cache) if self.args.cache else None
-        a = self.args
-        kept = cache / f"lbench-{a.customers}-{a.invoices}-s{a.seed}.sqlite3" if cache else None
-        if kept is None or not kept.exists():
-            return generate(self.url, self.base, "sqlite", self.args)
-        started = time.perf_counter()
-        # Copy the file and its WAL as they are: opening the kept ledger to checkpoint it would
-        # write to it.
-        for suffix in ("", "-wal"):
-            source = Path(str(kept) + suffix)
-            if source.exists():
-                shutil.copyfile(source, Path(str(self.path) + suffix))
-        return f"copied {kept} in {time.perf_counter() - started:.1f} s"
-
-    def cleanup(self, keep: bool) -> None:
-        if keep:
-            print(f"Kept the SQLite database: {self.url.render_as_string()}")
-
-
-class PostgresCopy:
-    def __init__(self, base: Path, args: Any):
-        self.admin_url = parse_url(args.pg_url)
-        self.name = f"o2c_cbench_{os.getpid()}"
-        self.url = self.admin_url.set(database=self.name)
-        self.args = args
-        self.base = base
-        self.admin = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        self.created = False
-
-    def _exists(self, name: str) -> bool:
-        with self.admin.connect() as conn:
-            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            return found.scalar() is not None
-
-    def prepare(self) -> str:
-        a = self.args
-        kept = f"o2c_lbench_c{a.customers}_i{a.invoices}_s{a.seed}"
-        started = time.perf_counter()
-        with self.admin.connect() as conn:
-            if a.cache and self._exists(kept):
-                conn.exec_driver_sql(f'CREATE DATABASE "{self.name}" TEMPLATE "{kept}"')
-                self.created = True
-                return f"database {kept} copied in {time.perf_counter() - started:.1f} s"
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-            self.created = True
-        done = generate(self.url, self.base, "postgresql", self.args)
-        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
-        engine.dispose()
-        return done + " (and VACUUM ANALYZE)"
-
-    def cleanup(self, keep: bool) -> None:
-        if self.created and keep:
-            print(f"Kept the PostgreSQL database: {self.url.render_as_string()}")
-        elif self.created:
-            with self.admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self.admin.dispose()
+def prepare(result: Result, target: bench.Target, base: Path, args: Any) -> None:
+    """Start from the ledger ledger_bench.py --cache DIR kept (a copy: the kept one is never
+    changed), or generate one when there is none (or no --cache)."""
+    kept = bench.kept_ledger(target.engine, args.cache, args.customers, args.invoices, args.seed)
+    result.prepared = bench.copy_kept_ledger(target, kept)
+    if result.prepared:
+        return
+    env = bench.app_env(base, target.engine)
+    generated = bench.generate_demo_data(target, env, args.customers, args.invoices, args.seed)
+    result.prepared = f"generated in {generated.seconds:.0f} s"
+    if generated.vacuum_s is not None:
+        result.prepared += " (and VACUUM ANALYZE)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,11 +164,7 @@ def add_collections_data(db: Database, args: Any, today: date) -> str:
         bulk_insert(session, Call.__table__, calls)
         bulk_insert(session, Promise.__table__, promises)
     if db.kind == "postgresql":
-        engine = create_engine(db.url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE calls")
-            conn.exec_driver_sql("VACUUM ANALYZE promises")
-        engine.dispose()
+        bench.vacuum_analyze(db.url, "calls", "promises")
     already = (
         f" (demo-data had made {before[0]:,} calls and {before[1]:,} promises)"
         if any(before)
@@ -326,28 +179,6 @@ def add_collections_data(db: Database, args: Any, today: date) -> str:
 # ---------------------------------------------------------------------------------------------
 # Measurements
 # ---------------------------------------------------------------------------------------------
-
-
-def measure(
-    result: Result,
-    label: str,
-    short: str,
-    call: Callable[[], Any],
-    describe: Callable[[Any], str],
-    runs: int,
-) -> Any:
-    timing = Timing(label, short)
-    result.timings.append(timing)
-    value = None
-    try:
-        for _ in range(runs):
-            started = time.perf_counter()
-            value = call()
-            timing.runs.append(time.perf_counter() - started)
-        timing.detail = describe(value)
-    except Exception as exc:
-        timing.error = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-    return value
 
 
 def median_collector(db: Database) -> Actor:
@@ -412,40 +243,40 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
             }
         runs = args.runs
         who = f"{collector.display_name}"
-        log(f"{result.title}: {who}'s call list")
-        mine = measure(
-            result,
+        bench.log(f"{result.title}: {who}'s call list")
+        mine = bench.measure(
+            result.timings,
             f"Call list of {who} (as the collector)",
-            "collector list",
             lambda: call_list.call_list(db, collector, today),
             lambda rows: f"{len(rows):,} customers, top score {rows[0].score if rows else 0}",
             runs,
+            "collector list",
         )
-        log(f"{result.title}: the team's call list")
-        team = measure(
-            result,
+        bench.log(f"{result.title}: the team's call list")
+        team = bench.measure(
+            result.timings,
             "Call list of the whole team (as the administrator)",
-            "team list",
             lambda: call_list.call_list(db, admin, today, team=True),
             lambda rows: f"{len(rows):,} customers",
             runs,
+            "team list",
         )
         if team:
             kinds = Counter(reason_kind(r) for row in team for r in row.reasons)
             result.reasons = kinds.most_common()
-        log(f"{result.title}: a strategy change, then the collector's list")
+        bench.log(f"{result.title}: a strategy change, then the collector's list")
         rules = dataclasses.replace(
             collection_strategy.DEFAULT_RULES, dpd_bands=((1, 1), (31, 10), (91, 100))
         )
         saved = collection_strategy.save_strategy(db, admin, None, "Bench: age first", rules)
         collection_strategy.activate(db, admin, saved.id, saved.version)
-        reranked = measure(
-            result,
+        reranked = bench.measure(
+            result.timings,
             f"Call list of {who} after a strategy change",
-            "collector list, new strategy",
             lambda: call_list.call_list(db, collector, today),
             lambda rows: f"{len(rows):,} customers, top score {rows[0].score if rows else 0}",
             runs,
+            "collector list, new strategy",
         )
         if mine and reranked:
             moved = sum(
@@ -454,7 +285,7 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
             result.timings[-1].detail += f"; {moved} of the top 50 moved"
         collection_strategy.deactivate_all(db, admin)
 
-        log(f"{result.title}: next customer (claims)")
+        bench.log(f"{result.title}: next customer (claims)")
         previous: list[int | None] = [None]
 
         def advance() -> Any:
@@ -462,19 +293,19 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
             previous[0] = row.customer_id if row else None
             return row
 
-        measure(
-            result,
+        bench.measure(
+            result.timings,
             f"next_customer for {who} (list + claim + release)",
-            "next customer",
             advance,
             lambda row: f"got {row.number}" if row else "nobody left",
             max(runs, 5),
+            "next customer",
         )
         if previous[0] is not None:
             claims.release(db, collector, previous[0])
         top = mine or []
-        log(f"{result.title}: logging calls")
-        logged = Timing(f"calls.log_call, {min(20, len(top))} calls as {who}", "log a call")
+        bench.log(f"{result.title}: logging calls")
+        logged = bench.Timing(f"calls.log_call, {min(20, len(top))} calls as {who}", "log a call")
         result.timings.append(logged)
         try:
             for row in top[:20]:
@@ -489,11 +320,11 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
                 )
                 logged.runs.append(time.perf_counter() - started)
             if logged.runs:
-                logged.detail = f"median {fmt_s(statistics.median(logged.runs))} per call"
+                logged.detail = f"median {bench.fmt_s(statistics.median(logged.runs))} per call"
             else:
                 logged.error = "no customers on the list"
         except Exception as exc:
-            logged.error = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            logged.error = bench.failed_run(exc)
     finally:
         db.dispose()
 
@@ -511,15 +342,7 @@ def print_engine(r: Result) -> None:
             print(f"{label}: {value}")
     if r.counts:
         print("Rows  " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items()))
-    if r.timings:
-        print()
-        width = max(len(t.label) for t in r.timings)
-        for t in r.timings:
-            flag = ""
-            aim = TARGETS.get(t.short)
-            if aim and t.runs and not t.error and r.engine == "postgresql" and t.warm > aim:
-                flag = f"  [over {fmt_s(aim)}]"
-            print(f"{t.label:<{width}}  {t.text()}{flag}")
+    bench.print_timings(r.timings, TARGETS if r.engine == "postgresql" else None)
     if r.reasons:
         print()
         print("Reasons on the team's list: " + ", ".join(f"{k} {n:,}" for k, n in r.reasons))
@@ -528,80 +351,43 @@ def print_engine(r: Result) -> None:
 
 
 def summary_line(r: Result) -> str:
-    parts = []
-    for t in r.timings:
-        if t.error:
-            parts.append(f"{t.short} {t.error}")
-        elif t.short == "log a call":
-            parts.append(f"{t.short} {t.detail}")
-        else:
-            parts.append(f"{t.short} {fmt_s(t.warm)} (first {fmt_s(t.runs[0])})")
+    parts = [
+        f"{t.short} {t.detail}" if t.short == "log a call" and not t.error else t.summary()
+        for t in r.timings
+    ]
     if r.failed:
         parts.append(f"FAILED: {r.failed}")
     return f"{r.title}: " + "; ".join(parts)
 
 
-def machine_facts() -> str:
-    cpu = "?"
+def run_engine(target: bench.Target, args: Any, base: Path, today: date) -> Result:
+    result = Result(target.engine)
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ""
-    if hasattr(os, "getloadavg"):
-        load = ", load average {:.1f} {:.1f} {:.1f} at start".format(*os.getloadavg())
-    return (
-        f"nproc {os.cpu_count()} ({cpu}){load}; Python {platform.python_version()}; "
-        f"SQLite {sqlite3.sqlite_version}"
-    )
-
-
-def run_engine(engine: str, args: Any, base: Path, today: date) -> Result:
-    result = Result(engine)
-    target: SqliteCopy | PostgresCopy | None = None
-    try:
-        target = SqliteCopy(base, args) if engine == "sqlite" else PostgresCopy(base, args)
-        log(f"{result.title}: preparing the ledger")
-        result.prepared = target.prepare()
+        bench.log(f"{result.title}: preparing the ledger")
+        prepare(result, target, base, args)
+        result.upgrade = str(bench.upgrade_schema(target.url))
+        bench.log(f"{result.title}: adding promises and calls")
         db = Database(target.url)
         try:
-            started = time.perf_counter()
-            before = migrate.current_revision(db)
-            migrate.upgrade(db)
-            after = migrate.current_revision(db)
-            result.upgrade = f"{before} -> {after} in {time.perf_counter() - started:.1f} s"
-            log(f"{result.title}: adding promises and calls")
             result.loaded = add_collections_data(db, args, today)
         finally:
             db.dispose()
         in_process(result, target.url, args, today)
     except Exception as exc:
-        result.failed = f"{type(exc).__name__}: {exc}"
-    try:
-        print_engine(result)
-    finally:
-        if target is not None:
-            try:
-                target.cleanup(args.keep)
-            except Exception as exc:
-                print(f"Could not clean up the {result.title} database: {exc}")
+        result.failed = bench.error_text(exc)
+    print_engine(result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=200_000, metavar="N")
-    parser.add_argument("--invoices", type=int, default=2_000_000, metavar="M")
+    bench.add_demo_data_options(parser, customers=200_000, invoices=2_000_000)
     parser.add_argument("--promises", type=int, default=20_000, metavar="P")
     parser.add_argument("--calls", type=int, default=100_000, metavar="C")
-    parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL admin URL")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--runs", type=int, default=3, metavar="K", help="runs per measurement")
-    parser.add_argument("--keep", action="store_true", help="keep the databases it made")
+    bench.add_engine_options(parser)
+    parser.add_argument(
+        "--runs", type=bench.at_least(1), default=3, metavar="K", help="runs per measurement"
+    )
     parser.add_argument(
         "--cache",
         metavar="DIR",
@@ -609,35 +395,16 @@ def main(argv: list[str] | None = None) -> int:
         "kept ledger is not changed), instead of generating one",
     )
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    if not engines or any(e not in ENGINE_NAMES for e in engines):
-        parser.error("--engines takes sqlite and/or postgresql")
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
     today = date.today()
-    facts = machine_facts()
-    print(
+    results = bench.run_benchmark(
         f"O2C Desktop collections benchmark: {args.customers:,} customers, "
         f"{args.invoices:,} invoices, {args.promises:,} promises, {args.calls:,} calls, "
-        f"seed {args.seed}, as of {today}"
+        f"seed {args.seed}, as of {today}",
+        "cbench",
+        args,
+        lambda target, base: run_engine(target, args, base, today),
+        summary_line,
     )
-    print(f"Machine: {facts}")
-    base = Path(tempfile.mkdtemp(prefix="o2c_cbench_"))
-    results = []
-    try:
-        for engine in engines:
-            results.append(run_engine(engine, args, base, today))
-    finally:
-        if args.keep:
-            print(f"Kept the work folder {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
-    print()
-    print("==== Summary ====")
-    print(f"{args.customers:,} customers, {args.invoices:,} invoices; {facts}")
-    for r in results:
-        print(summary_line(r))
     return 1 if any(r.failed for r in results) else 0
 
 

@@ -25,48 +25,35 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import queue
 import random
-import shutil
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run from a checkout even without the editable install
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_support, however this is run
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import URL, Engine  # noqa: E402
+import bench_support as bench
+from sqlalchemy import func, select
+from sqlalchemy.engine import URL
 
-from o2c_desktop.config import parse_url  # noqa: E402
-from o2c_desktop.db import Database  # noqa: E402
-from o2c_desktop.models import Customer, CustomerSearchTerm  # noqa: E402
-from o2c_desktop.services import customers as svc  # noqa: E402
-from o2c_desktop.services.users import sign_in  # noqa: E402
+from o2c_desktop.db import Database
+from o2c_desktop.models import Customer, CustomerSearchTerm
+from o2c_desktop.services import customers as svc
+from o2c_desktop.services.users import sign_in
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-ENGINE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 PAGE = svc.PAGE_SIZE
 DEEP_OFFSET = 150_000
 # Words of a company name nobody types to find it (legal forms, "&").
 NOISE = {"gmbh", "ag", "sas", "s.l.", "s.r.l.", "b.v.", "sp.", "z", "o.o.", "ltd", "inc.", "ab"}
 NOISE |= {"a/s", "&"}
-
-
-def log(message: str) -> None:
-    """Progress goes to stderr, so stdout holds only the report."""
-    print(f"  .. {message}", file=sys.stderr, flush=True)
 
 
 def ms(seconds: float) -> str:
@@ -75,12 +62,6 @@ def ms(seconds: float) -> str:
 
 def secs(seconds: float) -> str:
     return f"{seconds:.2f} s"
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - started, result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,10 +86,8 @@ class Measured:
 
 
 @dataclass
-class EngineResult:
-    engine: str
+class EngineResult(bench.EngineResult):
     url_shown: str = ""
-    failed: str | None = None
     generate_s: float | None = None
     generate_app_line: str = ""
     vacuum_s: float | None = None
@@ -125,124 +104,10 @@ class EngineResult:
     deep: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def title(self) -> str:
-        return ENGINE_NAMES[self.engine]
-
 
 # ---------------------------------------------------------------------------------------------
-# Databases
+# The GUI as a subprocess
 # ---------------------------------------------------------------------------------------------
-
-
-class Target:
-    """A fresh, empty database for one engine, and how to get rid of it."""
-
-    engine: str
-    url: URL
-
-    def cleanup(self, keep: bool) -> None:
-        raise NotImplementedError
-
-    def size(self) -> str:
-        raise NotImplementedError
-
-
-class SqliteTarget(Target):
-    def __init__(self, base: Path):
-        self.engine = "sqlite"
-        self.folder = base / "sqlite"
-        self.folder.mkdir()
-        self.path = self.folder / "bench.sqlite3"
-        self.url = parse_url(f"sqlite:///{self.path}")
-
-    def size(self) -> str:
-        files = [self.path, self.path.with_name(self.path.name + "-wal")]
-        total = sum(f.stat().st_size for f in files if f.exists())
-        return f"{total / 1e6:,.0f} MB (file + WAL)"
-
-    def cleanup(self, keep: bool) -> None:
-        if keep:
-            print(f"Kept the SQLite database: {self.url.render_as_string()}")
-
-
-class PostgresTarget(Target):
-    def __init__(self, admin_url: str):
-        self.engine = "postgresql"
-        self.admin_url = parse_url(admin_url)
-        self.name = f"o2c_bench_{os.getpid()}"
-        self.url = self.admin_url.set(database=self.name)
-        self.admin: Engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-        self.created = True
-
-    def vacuum_analyze(self) -> float:
-        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                seconds, _ = timed(lambda: conn.exec_driver_sql("VACUUM ANALYZE"))
-        finally:
-            engine.dispose()
-        return seconds
-
-    def size(self) -> str:
-        with self.admin.connect() as conn:
-            size = conn.execute(text("SELECT pg_database_size(:n)"), {"n": self.name}).scalar()
-        return f"{(size or 0) / 1e6:,.0f} MB (pg_database_size)"
-
-    def cleanup(self, keep: bool) -> None:
-        if not self.created:
-            return
-        if keep:
-            print(f"Kept the PostgreSQL database: {self.url.render_as_string()}")
-        else:
-            with self.admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        self.admin.dispose()
-
-
-# ---------------------------------------------------------------------------------------------
-# Subprocesses: generating, and the GUI
-# ---------------------------------------------------------------------------------------------
-
-
-def app_env(base: Path, engine: str) -> dict[str, str]:
-    """The app's environment: its own data/config folders, so no real settings are read or
-    written, and unbuffered output, so `painted` arrives when it is printed."""
-    env = dict(os.environ)
-    env.pop("O2C_DATABASE_URL", None)
-    env.pop("O2C_BENCH_EXIT_AFTER_PAINT", None)
-    for name in ("data", "config", "xdg-config"):
-        (base / f"{engine}-{name}").mkdir(exist_ok=True)
-    env["O2C_DATA_DIR"] = str(base / f"{engine}-data")
-    env["O2C_CONFIG_DIR"] = str(base / f"{engine}-config")
-    env["XDG_CONFIG_HOME"] = str(base / f"{engine}-xdg-config")  # QSettings, on Linux
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def app_command(url: URL, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "o2c_desktop",
-        "--database",
-        url.render_as_string(hide_password=False),
-        *args,
-    ]
-
-
-def generate(result: EngineResult, target: Target, env: dict[str, str], n: int, seed: int) -> None:
-    command = app_command(target.url, "demo-data", "--customers", str(n), "--seed", str(seed))
-    log(f"{result.title}: generating {n:,} customers")
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
-    result.generate_s = time.perf_counter() - started
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise RuntimeError(f"demo-data exited with code {done.returncode}: {tail}")
-    result.generate_app_line = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
 
 
 def kill_group(proc: subprocess.Popen[str]) -> None:
@@ -259,9 +124,9 @@ def gui_once(url: URL, env: dict[str, str], timeout: float) -> tuple[float, floa
     with tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            app_command(url),
+            bench.app_command(url),
             env=env,
-            cwd=REPO,
+            cwd=bench.REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -324,9 +189,9 @@ def gui_once(url: URL, env: dict[str, str], timeout: float) -> tuple[float, floa
                 kill_group(proc)
 
 
-def gui(result: EngineResult, target: Target, env: dict[str, str], runs: int, timeout: float):
+def gui(result: EngineResult, target: bench.Target, env: dict[str, str], runs: int, timeout: float):
     for run in range(1, runs + 1):
-        log(f"{result.title}: GUI start {run}/{runs}")
+        bench.log(f"{result.title}: GUI start {run}/{runs}")
         try:
             painted, exited = gui_once(target.url, env, timeout)
         except Exception as exc:
@@ -397,14 +262,14 @@ def measure(
     count: bool = True,
     kind: str = "",
 ) -> Measured:
-    list_s, rows = timed(lambda: svc.list_customers(db, actor, query, offset, PAGE))
+    list_s, rows = bench.timed(lambda: svc.list_customers(db, actor, query, offset, PAGE))
     m = Measured(label, query, offset, list_s, rows=len(rows), kind=kind)
     if count:
-        m.count_s, m.total = timed(lambda: svc.count_customers(db, actor, query))
+        m.count_s, m.total = bench.timed(lambda: svc.count_customers(db, actor, query))
     return m
 
 
-def in_process(result: EngineResult, target: Target, n: int, seed: int) -> Database:
+def in_process(result: EngineResult, target: bench.Target, n: int, seed: int) -> Database:
     db = Database(target.url)
     actor = sign_in(db)
     with db.read() as session:
@@ -414,7 +279,7 @@ def in_process(result: EngineResult, target: Target, n: int, seed: int) -> Datab
             or 0,
         }
     warmup, queries, typed = pick_queries(db, seed)
-    log(f"{result.title}: first page, {len(queries)} searches, keystrokes, sorts, deep pages")
+    bench.log(f"{result.title}: first page, {len(queries)} searches, keystrokes, sorts, deep pages")
     measure(db, actor, warmup, svc.CustomerQuery(search=warmup))
     result.first_page = measure(db, actor, "first page (name order)", svc.CustomerQuery())
     for kind, q in queries:
@@ -579,97 +444,38 @@ def summary_line(r: EngineResult, n: int) -> str:
     return f"{r.title}: " + "; ".join(parts)
 
 
-def machine_facts(pg_version: str | None) -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        ram = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    import PySide6
-    import sqlalchemy
-
-    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    facts = [
-        f"nproc {nproc} ({cpu}){ram}",
-        f"{platform.system()} {platform.release()}",
-        f"Python {platform.python_version()}",
-        f"SQLite {sqlite3.sqlite_version}",
-        f"PostgreSQL {pg_version}" if pg_version else "PostgreSQL not measured",
-        f"SQLAlchemy {sqlalchemy.__version__}",
-        f"PySide6 {PySide6.__version__}",
-    ]
-    return "; ".join(facts)
-
-
-def pg_facts(admin_url: str) -> tuple[str | None, str]:
-    try:
-        engine = create_engine(parse_url(admin_url))
-        with engine.connect() as conn:
-            version = conn.exec_driver_sql("SHOW server_version").scalar()
-            settings = ", ".join(
-                f"{name} {conn.exec_driver_sql(f'SHOW {name}').scalar()}"
-                for name in ("shared_buffers", "work_mem", "effective_cache_size", "jit")
-            )
-        engine.dispose()
-        return str(version).split()[0], settings
-    except Exception as exc:
-        return None, f"(could not ask the server: {exc})"
-
-
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
 
-def run_engine(engine: str, args: argparse.Namespace, base: Path) -> EngineResult:
-    result = EngineResult(engine)
-    target: Target | None = None
+def run_engine(target: bench.Target, args: argparse.Namespace, base: Path) -> EngineResult:
+    result = EngineResult(target.engine)
     db: Database | None = None
     try:
-        target = SqliteTarget(base) if engine == "sqlite" else PostgresTarget(args.pg_url)
         result.url_shown = target.url.render_as_string(hide_password=True)
-        env = app_env(base, engine)
-        generate(result, target, env, args.customers, args.seed)
-        if isinstance(target, PostgresTarget):
-            log("PostgreSQL: VACUUM ANALYZE")
-            result.vacuum_s = target.vacuum_analyze()
+        env = bench.app_env(base, target.engine)
+        generated = bench.generate_demo_data(target, env, args.customers, 0, args.seed)
+        result.generate_s, result.vacuum_s = generated.seconds, generated.vacuum_s
+        result.generate_app_line = generated.app_lines[-1] if generated.app_lines else ""
         result.db_size = target.size()
         if args.gui_runs > 0:
             gui(result, target, env, args.gui_runs, args.gui_timeout)
         db = in_process(result, target, args.customers, args.seed)
     except Exception as exc:
-        result.failed = f"{type(exc).__name__}: {exc}"
+        result.failed = bench.error_text(exc)
     try:
         print_engine(result, args.customers, args.explain_ms, db)
     finally:
         if db is not None:
             db.dispose()
-        if target is not None:
-            try:
-                target.cleanup(args.keep)
-            except Exception as exc:
-                print(f"Could not clean up the {result.title} database: {exc}")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=200_000, metavar="N")
-    parser.add_argument(
-        "--engines", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
-    )
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL admin URL")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--keep", action="store_true", help="keep the databases it made")
+    bench.add_demo_data_options(parser, customers=200_000)
+    bench.add_engine_options(parser)
     parser.add_argument("--gui-runs", type=int, default=3, metavar="K", help="0 skips the GUI")
     parser.add_argument("--gui-timeout", type=float, default=60.0, metavar="SECONDS")
     parser.add_argument(
@@ -681,37 +487,14 @@ def main(argv: list[str] | None = None) -> int:
         "negative: no plans",
     )
     args = parser.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = [e for e in engines if e not in ENGINE_NAMES]
-    if unknown or not engines:
-        parser.error(f"--engines takes sqlite and/or postgresql, not {', '.join(unknown)}")
-    if args.customers < 10:
-        parser.error("--customers must be at least 10")
-
-    pg_version, pg_settings = pg_facts(args.pg_url) if "postgresql" in engines else (None, "")
-    facts = machine_facts(pg_version)
-    print(f"O2C Desktop customer list benchmark: {args.customers:,} customers, seed {args.seed}")
-    print(f"Machine: {facts}")
-    if pg_settings:
-        print(f"PostgreSQL settings: {pg_settings}")
-
-    base = Path(tempfile.mkdtemp(prefix="o2c_bench_"))
-    results = []
-    try:
-        for engine in engines:
-            results.append(run_engine(engine, args, base))
-    finally:
-        if args.keep:
-            print(f"Kept the work folder {base}")
-        else:
-            shutil.rmtree(base, ignore_errors=True)
-
-    print()
-    print("==== Summary ====")
-    print(f"{args.customers:,} customers (demo-data, seed {args.seed}); {facts}")
-    for r in results:
-        print(summary_line(r, args.customers))
+    results = bench.run_benchmark(
+        f"O2C Desktop customer list benchmark: {args.customers:,} customers "
+        f"(demo-data, seed {args.seed})",
+        "bench",
+        args,
+        lambda target, base: run_engine(target, args, base),
+        lambda result: summary_line(result, args.customers),
+    )
     return 1 if any(r.failed for r in results) else 0
 
 

@@ -30,29 +30,20 @@ Progress goes to stderr, the report to stdout, ending with a summary block for a
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve().parent
-for folder in (REPO, HERE):
-    if str(folder) not in sys.path:  # run from a checkout even without the editable install
-        sys.path.insert(0, str(folder))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_support, however this is run
 
-from ledger_bench import machine_facts, pg_facts  # noqa: E402
-from sqlalchemy import create_engine, func, select, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import bench_support as bench
+from sqlalchemy import func, select, update
 
-from o2c_desktop.db import Database, migrate  # noqa: E402
-from o2c_desktop.errors import UnknownUser  # noqa: E402
-from o2c_desktop.models import (  # noqa: E402
+from o2c_desktop.db import Database
+from o2c_desktop.errors import UnknownUser
+from o2c_desktop.models import (
     Customer,
     DunningLetter,
     DunningLetterItem,
@@ -60,22 +51,17 @@ from o2c_desktop.models import (  # noqa: E402
     Role,
     User,
 )
-from o2c_desktop.services import dunning, users  # noqa: E402
-from o2c_desktop.services.auth import Actor  # noqa: E402
+from o2c_desktop.services import dunning, users
+from o2c_desktop.services.auth import Actor
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-DEFAULT_SQLITE = Path("/tmp/o2c-lbench-cache/lbench-200000-2000000-s42.sqlite3")
-DEFAULT_PG = "o2c_lbench_c200000_i2000000_s42"
-
-
-def log(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
+# The full-size ledgers `ledger_bench.py --cache /tmp/o2c-lbench-cache` keeps.
+DEFAULT_SQLITE = bench.kept_ledger("sqlite", bench.LEDGER_CACHE, 200_000, 2_000_000, 42)
+DEFAULT_PG = bench.kept_ledger("postgresql", bench.LEDGER_CACHE, 200_000, 2_000_000, 42)
 
 
 @dataclass
-class Result:
-    engine: str
-    source: str
+class Result(bench.EngineResult):
+    source: str = ""
     copy_s: float = 0.0
     upgrade_s: float = 0.0
     customers: int = 0
@@ -86,12 +72,12 @@ class Result:
     items: int = 0
     skipped_disputed: int = 0
     skipped_promised: int = 0
+    skipped_credited: int = 0
     produce_s: float = 0.0
     produced: int = 0
     per_second: float = 0.0
-    failed: int = 0
+    undelivered: int = 0
     notes: list[str] = field(default_factory=list)
-    error: str | None = None
 
 
 def actor_for(db: Database) -> Actor:
@@ -108,7 +94,7 @@ def actor_for(db: Database) -> Actor:
         raise
 
 
-def facts(db: Database, result: Result) -> None:
+def count_ledger(db: Database, result: Result) -> None:
     with db.read() as session:
         result.customers = int(session.scalar(select(func.count()).select_from(Customer)) or 0)
         result.open_items = int(
@@ -121,13 +107,15 @@ def facts(db: Database, result: Result) -> None:
 
 def measure(db: Database, result: Result, as_of: date, letters: int, out_dir: Path) -> None:
     actor = actor_for(db)
-    facts(db, result)
-    log(f"{result.engine}: {result.customers:,} customers, {result.open_items:,} open items")
+    count_ledger(db, result)
+    bench.log(f"{result.title}: {result.customers:,} customers, {result.open_items:,} open items")
 
     started = time.perf_counter()
     preview = dunning.preview_run(db, actor, as_of)
     result.preview_s = time.perf_counter() - started
-    log(f"{result.engine}: preview {len(preview.letters):,} letters in {result.preview_s:.2f} s")
+    bench.log(
+        f"{result.title}: preview {len(preview.letters):,} letters in {result.preview_s:.2f} s"
+    )
 
     started = time.perf_counter()
     proposal = dunning.propose_run(db, actor, as_of)
@@ -136,6 +124,7 @@ def measure(db: Database, result: Result, as_of: date, letters: int, out_dir: Pa
     result.letters = len(proposal.letters)
     result.skipped_disputed = proposal.skipped_disputed
     result.skipped_promised = proposal.skipped_promised
+    result.skipped_credited = proposal.skipped_credited
     if len(preview.letters) != result.letters:
         result.notes.append(f"preview {len(preview.letters)} letters, proposal {result.letters}")
     with db.read() as session:
@@ -148,8 +137,8 @@ def measure(db: Database, result: Result, as_of: date, letters: int, out_dir: Pa
             )
             or 0
         )
-    log(
-        f"{result.engine}: proposed {result.letters:,} letters, {result.items:,} items "
+    bench.log(
+        f"{result.title}: proposed {result.letters:,} letters, {result.items:,} items "
         f"in {result.propose_s:.2f} s"
     )
 
@@ -163,113 +152,66 @@ def measure(db: Database, result: Result, as_of: date, letters: int, out_dir: Pa
 
     def progress(done: int, total: int) -> None:
         if done % 500 == 0 or done == total:
-            log(f"{result.engine}: {done:,} / {total:,} letters")
+            bench.log(f"{result.title}: {done:,} / {total:,} letters")
 
     started = time.perf_counter()
     produced = dunning.produce_run(db, actor, proposal.run_id, out_dir, progress=progress)
     result.produce_s = time.perf_counter() - started
     result.produced = produced.files
     result.per_second = produced.files / result.produce_s if result.produce_s else 0.0
-    result.failed = len(produced.failed)
+    result.undelivered = len(produced.failed)
     result.notes += list(produced.failed[:5])
 
 
-def run_sqlite(args: argparse.Namespace, base: Path) -> Result:
-    source = Path(args.sqlite_source)
-    result = Result("SQLite", str(source))
-    if not source.exists():
-        result.error = f"no kept ledger at {source} (run ledger_bench.py --cache first)"
-        return result
-    target = base / "dbench.sqlite3"
-    log(f"SQLite: copying {source}")
-    started = time.perf_counter()
-    shutil.copyfile(source, target)
-    if Path(f"{source}-wal").exists():  # a kept file is never checkpointed here: copy its WAL
-        shutil.copyfile(f"{source}-wal", f"{target}-wal")
-    result.copy_s = time.perf_counter() - started
-    db = Database(f"sqlite:///{target}")
+def run_engine(target: bench.Target, args: argparse.Namespace, base: Path) -> Result:
+    """Copy the kept ledger (never changed itself), migrate the copy, measure the run on it, and
+    print the report."""
+    source = args.sqlite_source if target.engine == "sqlite" else args.pg_source
+    result = Result(target.engine, source=source)
     try:
-        started = time.perf_counter()
-        migrate.upgrade(db)
-        result.upgrade_s = time.perf_counter() - started
-        out = base / "sqlite-letters"
-        out.mkdir()
-        measure(db, result, args.as_of, args.letters, out)
-    except Exception as exc:  # report and go on with the other engine
-        result.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        db.dispose()
-        if not args.keep:
-            for path in base.glob("dbench.sqlite3*"):
-                path.unlink()
-        else:
-            print(f"Kept the SQLite database: {target}")
-    return result
-
-
-def run_postgresql(args: argparse.Namespace, base: Path) -> Result:
-    result = Result("PostgreSQL", args.pg_source)
-    admin_url = make_url(args.pg_url)
-    name = f"o2c_dbench_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    created = False
-    try:
-        with admin.connect() as conn:
-            found = conn.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": args.pg_source}
-            ).scalar()
-            if not found:
-                result.error = f"no kept ledger database {args.pg_source}"
-                return result
-            log(f"PostgreSQL: CREATE DATABASE {name} TEMPLATE {args.pg_source}")
-            started = time.perf_counter()
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{args.pg_source}"')
-            created = True
-            result.copy_s = time.perf_counter() - started
-        db = Database(admin_url.set(database=name))
-        try:
-            started = time.perf_counter()
-            migrate.upgrade(db)
-            result.upgrade_s = time.perf_counter() - started
-            out = base / "postgresql-letters"
+        if target.has(source):
+            bench.log(f"{result.title}: copying {source}")
+            result.copy_s, _ = bench.timed(lambda: target.copy_from(source))
+            result.upgrade_s = bench.upgrade_schema(target.url).seconds
+            out = base / f"{target.engine}-letters"
             out.mkdir()
-            measure(db, result, args.as_of, args.letters, out)
-        finally:
-            db.dispose()
-    except Exception as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        if created and not args.keep:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        elif created:
-            print(f"Kept the PostgreSQL database: {admin_url.set(database=name)}")
-        admin.dispose()
+            db = Database(target.url)
+            try:
+                measure(db, result, args.as_of, args.letters, out)
+            finally:
+                db.dispose()
+        else:
+            result.failed = f"no kept ledger {source} (run ledger_bench.py --cache first)"
+    except Exception as exc:  # report and go on with the other engine
+        result.failed = bench.error_text(exc)
+    print()
+    print(report(result, args))
     return result
 
 
 def report(r: Result, args: argparse.Namespace) -> str:
-    if r.error:
-        return f"{r.engine}: not measured: {r.error}"
+    if r.failed:
+        return f"{r.title}: not measured: {r.failed}"
     lines = [
-        f"{r.engine} ({r.source}; copied in {r.copy_s:.1f} s, migrated in {r.upgrade_s:.1f} s)",
+        f"{r.title} ({r.source}; copied in {r.copy_s:.1f} s, migrated in {r.upgrade_s:.1f} s)",
         f"  ledger: {r.customers:,} customers, {r.open_items:,} open items; as of {args.as_of}",
         f"  preview (dry run, nothing written): {r.preview_s:.2f} s",
         f"  propose: {r.propose_s:.2f} s for {r.letters:,} letters carrying {r.items:,} items; "
         f"skipped {r.skipped_disputed:,} customers for disputes, "
-        f"{r.skipped_promised:,} for open promises",
+        f"{r.skipped_promised:,} for open promises, {r.skipped_credited:,} covered by unapplied "
+        "payments/credits",
         f"  produce: {r.produced:,} letters (the first {args.letters:,} of the run) in "
-        f"{r.produce_s:.1f} s = {r.per_second:.1f} letters/s; {r.failed} not delivered",
+        f"{r.produce_s:.1f} s = {r.per_second:.1f} letters/s; {r.undelivered} not delivered",
     ]
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)
 
 
 def summary(r: Result) -> str:
-    if r.error:
-        return f"{r.engine}: not measured ({r.error})"
+    if r.failed:
+        return f"{r.title}: not measured ({r.failed})"
     return (
-        f"{r.engine}: propose {r.letters:,} letters / {r.items:,} items over "
+        f"{r.title}: propose {r.letters:,} letters / {r.items:,} items over "
         f"{r.open_items:,} open items in {r.propose_s:.2f} s (preview {r.preview_s:.2f} s); "
         f"produce {r.produced:,} letters at {r.per_second:.1f} letters/s"
     )
@@ -277,10 +219,9 @@ def summary(r: Result) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--sqlite-source", default=str(DEFAULT_SQLITE), metavar="FILE")
+    bench.add_engine_options(parser)
+    parser.add_argument("--sqlite-source", default=DEFAULT_SQLITE, metavar="FILE")
     parser.add_argument("--pg-source", default=DEFAULT_PG, metavar="DATABASE")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL, metavar="URL", help="an admin URL")
     parser.add_argument(
         "--letters", type=int, default=2000, metavar="N", help="letters produced (default 2000)"
     )
@@ -291,30 +232,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DATE",
         help="the run's date (default today: the kept ledgers end today)",
     )
-    parser.add_argument("--keep", action="store_true", help="keep the copies")
     args = parser.parse_args(argv)
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    pg_version, pg_settings = pg_facts(args.pg_url) if "postgresql" in engines else (None, "")
-    facts_line = machine_facts(pg_version)
-    results = []
-    with tempfile.TemporaryDirectory(prefix="o2c-dbench-") as folder:
-        base = Path(folder)
-        for engine in engines:
-            runner: Any = {"sqlite": run_sqlite, "postgresql": run_postgresql}.get(engine)
-            if runner is None:
-                parser.error(f"unknown engine {engine!r}")
-            results.append(runner(args, base))
-    print()
-    for r in results:
-        print(report(r, args))
-        print()
-    print("Summary")
-    print(f"  {facts_line}")
-    if pg_settings:
-        print(f"  PostgreSQL settings: {pg_settings}")
-    for r in results:
-        print(f"  {summary(r)}")
-    return 1 if any(r.error for r in results) else 0
+    results = bench.run_benchmark(
+        f"O2C Desktop dunning benchmark: a run as of {args.as_of}, {args.letters:,} letters "
+        "produced",
+        "dbench",
+        args,
+        lambda target, base: run_engine(target, args, base),
+        summary,
+    )
+    return 1 if any(r.failed for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -26,67 +26,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
-import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run from a checkout even without the editable install
-    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_support, however this is run
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+import bench_support as bench
+from sqlalchemy import func, select
 
-from o2c_desktop.db import Database, migrate  # noqa: E402
-from o2c_desktop.models import Customer, Invoice  # noqa: E402
-from o2c_desktop.services import demo_data, demo_ledger, users  # noqa: E402
-from o2c_desktop.services.statements import (  # noqa: E402
+from o2c_desktop.db import Database, migrate
+from o2c_desktop.models import Customer, Invoice
+from o2c_desktop.services import demo_data, demo_ledger, users
+from o2c_desktop.services.statements import (
     StatementRequest,
     render_statement,
     run_batch,
 )
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def log(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
 
 def last_month_end(today: date) -> date:
     return today.replace(day=1) - timedelta(days=1)
-
-
-class Target:
-    """A fresh, migrated database of one engine, removed afterwards unless kept."""
-
-    def __init__(self, engine: str, base: Path, pg_url: str):
-        self.engine, self.base, self.pg_url = engine, base, pg_url
-        if engine == "sqlite":
-            self.url = f"sqlite:///{base / 'statements-bench.sqlite3'}"
-        else:
-            self.name = f"o2c_sbench_{os.getpid()}"
-            admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}"')
-                conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
-            admin.dispose()
-            self.url = (
-                make_url(pg_url).set(database=self.name).render_as_string(hide_password=False)
-            )
-
-    def cleanup(self, keep: bool) -> None:
-        if keep or self.engine == "sqlite":
-            return
-        admin = create_engine(self.pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def generate(db: Database, customers: int, invoices: int, seed: int) -> tuple[Any, str]:
@@ -96,8 +59,7 @@ def generate(db: Database, customers: int, invoices: int, seed: int) -> tuple[An
     made = demo_ledger.generate_ledger(db, actor, invoices, seed)
     seconds = time.perf_counter() - started
     if db.kind == "postgresql":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        bench.vacuum_analyze(db.url)
     line = (
         f"{customers:,} customers, {made.invoices:,} invoices ({made.open_invoices:,} open, "
         f"{made.credit_notes:,} credit notes, {made.payments:,} payments) in {seconds:.1f} s"
@@ -182,65 +144,57 @@ def batch(
     return text_, rate
 
 
+def measure_engine(target: bench.Target, args: argparse.Namespace, base: Path, as_of: date) -> str:
+    """Fill a fresh database with the portfolio and time the statements on it: the summary
+    line."""
+    engine = target.engine
+    print(f"\n== {engine} ==")
+    target.create()
+    db = Database(target.url)
+    try:
+        migrate.upgrade(db)
+        bench.log(f"{engine}: generating the portfolio")
+        actor, made = generate(db, args.customers, args.invoices, args.seed)
+        print(f"Portfolio: {made}")
+        with db.read() as session:
+            ids = list(session.scalars(select(Customer.id).order_by(Customer.number)))
+        bench.log("one statement")
+        for line in one_statement(db, actor, typical_customer(db), as_of):
+            print(line)
+        bench.log("batch, one process")
+        single, single_rate = batch(db, actor, ids, as_of, base / "one", 1)
+        print(f"Batch, 1 process, open items at {as_of}: {single}")
+        bench.log("batch, all cores")
+        every, every_rate = batch(db, actor, ids, as_of, base / "all", None)
+        print(f"Batch, {os.cpu_count()} processes: {every}")
+        if args.combined:
+            bench.log("batch, all cores, with the combined PDF")
+            joined, _rate = batch(db, actor, ids, as_of, base / "combined", None, True)
+            print(f"Batch with combined PDF: {joined}")
+    finally:
+        db.dispose()
+    return (
+        f"{engine}: {single_rate:.0f} statements/s in 1 process, "
+        f"{every_rate:.0f} statements/s on {os.cpu_count()} cores"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=2000)
-    parser.add_argument("--invoices", type=int, default=20000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--engines", default="sqlite")
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    bench.add_demo_data_options(parser, customers=2000, invoices=20_000)
+    bench.add_engine_options(parser, engines="sqlite")
     parser.add_argument("--combined", action="store_true", help="also time the combined PDF")
-    parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     os.environ.setdefault("O2C_USER", "statements-bench")
     as_of = last_month_end(date.today())
-    base = Path(tempfile.mkdtemp(prefix="o2c-statements-bench-"))
-    summary = []
-    print(
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}, load average at start "
-        f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    bench.run_benchmark(
+        f"O2C Desktop statements benchmark: {args.customers:,} customers, "
+        f"{args.invoices:,} invoices, seed {args.seed}, open items at {as_of}",
+        "sbench",
+        args,
+        lambda target, base: measure_engine(target, args, base, as_of),
+        str,
     )
-    for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
-        print(f"\n== {engine} ==")
-        target = Target(engine, base, args.pg_url)
-        db = Database(target.url)
-        try:
-            migrate.upgrade(db)
-            log(f"{engine}: generating the portfolio")
-            actor, made = generate(db, args.customers, args.invoices, args.seed)
-            print(f"Portfolio: {made}")
-            with db.read() as session:
-                ids = list(session.scalars(select(Customer.id).order_by(Customer.number)))
-            log("one statement")
-            for line in one_statement(db, actor, typical_customer(db), as_of):
-                print(line)
-            log("batch, one process")
-            single, single_rate = batch(db, actor, ids, as_of, base / "one", 1)
-            print(f"Batch, 1 process, open items at {as_of}: {single}")
-            log("batch, all cores")
-            every, every_rate = batch(db, actor, ids, as_of, base / "all", None)
-            print(f"Batch, {os.cpu_count()} processes: {every}")
-            line = (
-                f"{engine}: {single_rate:.0f} statements/s in 1 process, "
-                f"{every_rate:.0f} statements/s on {os.cpu_count()} cores"
-            )
-            if args.combined:
-                log("batch, all cores, with the combined PDF")
-                joined, _rate = batch(db, actor, ids, as_of, base / "combined", None, True)
-                print(f"Batch with combined PDF: {joined}")
-            summary.append(line)
-        finally:
-            db.dispose()
-            target.cleanup(args.keep)
-    print("\nSummary")
-    for line in summary:
-        print(f"  {line}")
-    print(f"  load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    if args.keep:
-        print(f"Kept: {base}")
-    else:
-        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

@@ -7,7 +7,11 @@
   exit code 1 if any was not, or if Ctrl+C stopped the run (what was produced is kept).
 - `dunning run --as-of DATE --dry-run` prints the proposal, letter by letter, and writes
   nothing: no run, no file.
-- `dunning levels` lists the levels.
+- `dunning levels` lists the levels (a fee with its currency: it is charged only on letters in
+  that currency).
+
+Amounts are the letters' net amounts due: the overdue items less the customer's unapplied
+payments and credit notes in the same currency; what was netted is named when there is any.
 
 A bad date, no levels, an unwritable folder or e-mail letters without an SMTP server end in one
 clear line and a non-zero exit.
@@ -23,8 +27,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from o2c_desktop.cli_reports import _table, amount_text, parse_date
-from o2c_desktop.cli_statements import _interruptible, _Progress
+from o2c_desktop.cli_support import (
+    Progress,
+    amount_text,
+    interruptible,
+    money_text,
+    parse_date,
+    print_table,
+)
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
 from o2c_desktop.services.auth import Actor
@@ -51,40 +61,38 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:  # type: ignore[t
     actions.add_parser("levels", help="list the dunning levels")
 
 
-def run(
-    db: Database,
-    actor: Actor,
-    args: argparse.Namespace,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+def run(db: Database, actor: Actor, args: argparse.Namespace) -> int:
+    """The result on stdout; progress and the letters not delivered on stderr."""
     if args.dunning_command == "levels":
-        return _levels(db, actor, out)
+        return _levels(db, actor, sys.stdout)
     as_of = parse_date("--as-of", args.as_of)
     if args.dry_run:
-        return _dry_run(db, actor, as_of, out)
+        return _dry_run(db, actor, as_of, sys.stdout)
     if not args.out:
         raise O2CError("dunning run: --out DIR is required (or --dry-run to only see the proposal)")
-    return _run(db, actor, as_of, Path(args.out), out, err)
+    return _run(db, actor, as_of, Path(args.out), sys.stdout, sys.stderr)
 
 
-def _money(value: Decimal, currency: str) -> str:
-    return f"{currency} {amount_text(value, currency, grouped=True)}"
+def _per_currency(proposal: RunProposal, amount: str) -> str:
+    per_currency: dict[str, Decimal] = defaultdict(Decimal)
+    for letter in proposal.letters:
+        per_currency[letter.currency] += getattr(letter, amount)
+    return ", ".join(money_text(v, c) for c, v in sorted(per_currency.items()) if v)
 
 
 def _totals(proposal: RunProposal) -> str:
-    per_currency: dict[str, Decimal] = defaultdict(Decimal)
-    for letter in proposal.letters:
-        per_currency[letter.currency] += letter.overdue
-    return ", ".join(_money(v, c) for c, v in sorted(per_currency.items())) or "nothing"
+    """The letters' net amounts due per currency, and the credits netted when there are any."""
+    net = _per_currency(proposal, "overdue") or "nothing"
+    credits = _per_currency(proposal, "credits")
+    return net + (f" (after unapplied payments/credits of {credits})" if credits else "")
 
 
 def _skipped(proposal: RunProposal) -> str:
+    covered = proposal.skipped_credited
     return (
         f"skipped {proposal.skipped_disputed:,} customer(s) for disputed items, "
         f"{proposal.skipped_promised:,} for open promises"
+        + (f", {covered:,} whose unapplied payments/credits cover the overdue" if covered else "")
     )
 
 
@@ -100,7 +108,18 @@ def _dry_run(db: Database, actor: Actor, as_of: date, out: TextIO) -> int:
         file=out,
     )
     if proposal.letters:
-        header = ["Customer", "Name", "Level", "Channel", "Currency", "Items", "Overdue", "Fee"]
+        header = [
+            "Customer",
+            "Name",
+            "Level",
+            "Channel",
+            "Currency",
+            "Items",
+            "Overdue",
+            "Credits",
+            "Net due",
+            "Fee",
+        ]
         rows = [
             [
                 x.number,
@@ -109,12 +128,14 @@ def _dry_run(db: Database, actor: Actor, as_of: date, out: TextIO) -> int:
                 x.channel + (f" {x.recipient}" if x.recipient else ""),
                 x.currency,
                 str(x.item_count),
+                amount_text(x.items_overdue, x.currency, grouped=True),
+                amount_text(x.credits, x.currency, grouped=True),
                 amount_text(x.overdue, x.currency, grouped=True),
                 amount_text(x.fee, x.currency, grouped=True),
             ]
             for x in proposal.letters
         ]
-        _table(header, rows, 5, out)
+        print_table(header, rows, out, right=range(5, len(header)))
     return 0
 
 
@@ -130,8 +151,8 @@ def _run(db: Database, actor: Actor, as_of: date, folder: Path, out: TextIO, err
         print(f"{head}: no letters are due; {_skipped(proposal)}", file=out)
         dunning.produce_run(db, actor, proposal.run_id, folder)  # records the run as produced
         return 0
-    progress = _Progress(err, "letters")
-    cancelled, restore = _interruptible()
+    progress = Progress(err, "letters")
+    cancelled, restore = interruptible()
     try:
         result = dunning.produce_run(
             db, actor, proposal.run_id, folder, progress=progress, cancel=cancelled
@@ -159,8 +180,7 @@ def _levels(db: Database, actor: Actor, out: TextIO) -> int:
     if not levels:
         print("No dunning levels are set up.", file=out)
         return 0
-    rows = [
-        [str(x.level), x.name, str(x.days_past_due), x.channel, format(x.fee, "f")] for x in levels
-    ]
-    _table(["Level", "Name", "Days past due", "Channel", "Fee"], rows, 2, out)
+    rows = [[str(x.level), x.name, str(x.days_past_due), x.channel, x.fee_text] for x in levels]
+    header = ["Level", "Name", "Days past due", "Channel", "Fee"]
+    print_table(header, rows, out, right=range(2, len(header)))
     return 0

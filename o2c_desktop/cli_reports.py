@@ -33,26 +33,29 @@ With one currency the top-level figures are that currency's (and "by_currency" h
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
+from decimal import Decimal
 from typing import Any, TextIO
 
+from o2c_desktop.cli_support import (
+    amount_text,
+    clip,
+    csv_writer,
+    parse_date,
+    print_table,
+)
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
-from o2c_desktop.money import minor_units
 from o2c_desktop.services import aging as aging_service
 from o2c_desktop.services import collector_results as collector_service
 from o2c_desktop.services import kpis as kpi_service
 from o2c_desktop.services import payment_behaviour as behaviour_service
 from o2c_desktop.services.auth import Actor
 
-_DEFAULT_DECIMALS = 2
 _NAME_WIDTH = 40
 
 
@@ -114,35 +117,6 @@ def run(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO | None
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_date(option: str, value: str) -> date:
-    """An ISO date (YYYY-MM-DD) or "today"; anything else is one clear error naming the option."""
-    text = value.strip()
-    if text.lower() == "today":
-        return date.today()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise O2CError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
-
-
-@cache
-def _decimals(currency: str | None) -> int:
-    if not currency:
-        return _DEFAULT_DECIMALS
-    try:
-        return minor_units(currency)
-    except Exception:  # an unknown code: show cents rather than fail the report
-        return _DEFAULT_DECIMALS
-
-
-def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
-    """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
-    rounded = value.quantize(Decimal(1).scaleb(-_decimals(currency)), rounding=ROUND_HALF_EVEN)
-    if rounded == 0:
-        rounded = abs(rounded)  # never "-0.00"
-    return format(rounded, ",f" if grouped else "f")
-
-
 def ratio_json(value: Decimal | None) -> float | None:
     """A ratio already rounded to 2 decimals, as a JSON number (its shortest repr is exact)."""
     return None if value is None else float(value)
@@ -150,35 +124,6 @@ def ratio_json(value: Decimal | None) -> float | None:
 
 def ratio_text(value: Decimal | None) -> str:
     return "n/a" if value is None else format(value, "f")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int, stream: TextIO) -> None:
-    """Columns padded to their widest cell; the first `left` columns left-aligned, the rest
-    (amounts, numbers) right-aligned."""
-    widths = [len(h) for h in header]
-    for row in rows:
-        for k, cell in enumerate(row):
-            widths[k] = max(widths[k], len(cell))
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.ljust(widths[k]) if k < left else cell.rjust(widths[k])
-            for k, cell in enumerate(cells)
-        ]
-        return "  ".join(parts).rstrip()
-
-    stream.write(line(header) + "\n")
-    stream.write("  ".join("-" * w for w in widths) + "\n")
-    for row in rows:
-        stream.write(line(row) + "\n")
-
-
-def _clip(text: str, width: int = _NAME_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _csv_writer(stream: TextIO) -> Any:
-    return csv.writer(stream, lineterminator="\n")
 
 
 def _dump(value: Any, stream: TextIO) -> None:
@@ -267,7 +212,7 @@ def _aging_rows(report: aging_service.AgingReport, *, table: bool) -> list[list[
     rows = [
         [
             row.number,
-            _clip(row.name) if table else row.name,
+            clip(row.name, _NAME_WIDTH) if table else row.name,
             row.currency,
             *amounts((*row.buckets, row.total, row.unapplied_cash, row.balance), row.currency),
         ]
@@ -290,11 +235,13 @@ def _aging_table(report: aging_service.AgingReport, stream: TextIO) -> None:
     if not report.customers:
         stream.write("Nothing open.\n")
         return
-    _table(_aging_header(report), _aging_rows(report, table=True), 3, stream)
+    header = _aging_header(report)
+    rows = _aging_rows(report, table=True)
+    print_table(header, rows, stream, right=range(3, len(header)))
 
 
 def _aging_csv(report: aging_service.AgingReport, stream: TextIO) -> None:
-    writer = _csv_writer(stream)
+    writer = csv_writer(stream)
     writer.writerow(
         ["customer", "name", "currency", *report.labels, "total", "unapplied_cash", "balance"]
     )
@@ -386,7 +333,7 @@ def _kpis_table(
         ("Overdue (%)", lambda k: ratio_text(k.percent_overdue)),
     ]
     rows = [[label, *(show(by_currency[c]) for c in codes)] for label, show in lines]
-    _table(["Figure", *codes], rows, 1, stream)
+    print_table(["Figure", *codes], rows, stream, right=range(1, len(codes) + 1))
 
 
 _KPIS: dict[str, Callable[[date, date, dict[str, kpi_service.Kpis], TextIO], None]] = {
@@ -423,7 +370,7 @@ def _behaviour_json(rows: Sequence[behaviour_service.PaymentBehaviour], stream: 
 def _behaviour_cells(r: behaviour_service.PaymentBehaviour, *, table: bool) -> list[str]:
     return [
         r.number,
-        _clip(r.name) if table else r.name,
+        clip(r.name, _NAME_WIDTH) if table else r.name,
         r.currency,
         str(r.paid_invoices),
         amount_text(r.paid_amount, r.currency, grouped=table),
@@ -447,11 +394,12 @@ def _behaviour_table(rows: Sequence[behaviour_service.PaymentBehaviour], stream:
         "Avg days late",
         "Weighted days late",
     ]
-    _table(header, [_behaviour_cells(r, table=True) for r in rows], 3, stream)
+    cells = [_behaviour_cells(r, table=True) for r in rows]
+    print_table(header, cells, stream, right=range(3, len(header)))
 
 
 def _behaviour_csv(rows: Sequence[behaviour_service.PaymentBehaviour], stream: TextIO) -> None:
-    writer = _csv_writer(stream)
+    writer = csv_writer(stream)
     writer.writerow(
         [
             "customer",
@@ -523,20 +471,22 @@ def _collectors_json(report: CollectorsReport, stream: TextIO) -> None:
     _dump(collectors_json(report), stream)
 
 
-_COLLECTOR_FIELDS = (
-    "collector",
-    "calls",
-    "contacts",
-    "contact_rate",
-    "promises_made",
-    "promised_amount",
-    "kept",
-    "broken",
-    "kept_rate",
-    "cash_collected",
-    "overdue_start",
-    "overdue_end",
-    "cei",
+# The collector figures in their order: the CSV column (the JSON key) and the table's heading;
+# {start} and {end} are the days the overdue amounts are taken on.
+_COLLECTOR_COLUMNS = (
+    ("collector", "Collector"),
+    ("calls", "Calls"),
+    ("contacts", "Contacts"),
+    ("contact_rate", "Contact %"),
+    ("promises_made", "Promises"),
+    ("promised_amount", "Promised"),
+    ("kept", "Kept"),
+    ("broken", "Broken"),
+    ("kept_rate", "Kept %"),
+    ("cash_collected", "Cash collected"),
+    ("overdue_start", "Overdue {start}"),
+    ("overdue_end", "Overdue {end}"),
+    ("cei", "CEI %"),
 )
 
 
@@ -547,7 +497,7 @@ def _collector_cells(
         return amount_text(value, currency, grouped=table)
 
     return [
-        _clip(r.collector) if table else r.collector,
+        clip(r.collector, _NAME_WIDTH) if table else r.collector,
         str(r.calls),
         str(r.contacts),
         ratio_text(r.contact_rate),
@@ -566,33 +516,20 @@ def _collector_cells(
 def _collectors_table(report: CollectorsReport, stream: TextIO) -> None:
     days = (report.date_to - report.date_from).days + 1
     opening = (report.date_from - timedelta(days=1)).isoformat()
+    end = report.date_to.isoformat()
     stream.write(
-        f"Collector results {report.date_from.isoformat()} to {report.date_to.isoformat()}"
+        f"Collector results {report.date_from.isoformat()} to {end}"
         f" ({days} days), amounts in {report.currency}\n\n"
     )
-    header = [
-        "Collector",
-        "Calls",
-        "Contacts",
-        "Contact %",
-        "Promises",
-        "Promised",
-        "Kept",
-        "Broken",
-        "Kept %",
-        "Cash collected",
-        f"Overdue {opening}",
-        f"Overdue {report.date_to.isoformat()}",
-        "CEI %",
-    ]
+    header = [h.format(start=opening, end=end) for _, h in _COLLECTOR_COLUMNS]
     rows = [_collector_cells(r, report.currency, table=True) for r in report.rows]
-    _table(header, rows, 1, stream)
+    print_table(header, rows, stream, right=range(1, len(header)))
 
 
 def _collectors_csv(report: CollectorsReport, stream: TextIO) -> None:
     """The JSON's figures as columns, ratios with their 2 decimals; undefined ones are empty."""
-    writer = _csv_writer(stream)
-    columns = ("collector_id", *_COLLECTOR_FIELDS)
+    writer = csv_writer(stream)
+    columns = ("collector_id", *(name for name, _ in _COLLECTOR_COLUMNS))
     writer.writerow(columns)
     for r in report.rows:
         figures = collector_json(r, report.currency)

@@ -15,16 +15,12 @@ unreachable SMTP server end in one clear line and a non-zero exit.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
-from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from o2c_desktop.cli_reports import parse_date
+from o2c_desktop.cli_support import Progress, interruptible, money_text, parse_date
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
 from o2c_desktop.money import parse_amount
@@ -94,24 +90,11 @@ def _dates(args: argparse.Namespace) -> tuple[date, date | None]:
     return as_of, parse_date("--from", args.date_from)
 
 
-def run(
-    db: Database,
-    actor: Actor,
-    args: argparse.Namespace,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    out = out or sys.stdout
-    err = err or sys.stderr
+def run(db: Database, actor: Actor, args: argparse.Namespace) -> int:
+    """The result on stdout; progress and what failed on stderr."""
     if args.command == "statement":
-        return _one(db, actor, args, out)
-    return _many(db, actor, args, out, err)
-
-
-def _money_text(value: Decimal, currency: str) -> str:
-    from o2c_desktop.cli_reports import amount_text
-
-    return f"{currency} {amount_text(value, currency, grouped=True)}"
+        return _one(db, actor, args, sys.stdout)
+    return _many(db, actor, args, sys.stdout, sys.stderr)
 
 
 def _one(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO) -> int:
@@ -126,7 +109,7 @@ def _one(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO) -> i
     made = statements.write_statement(db, actor, request, Path(args.output).expanduser())
     print(
         f"Wrote {made.path}: customer {made.customer_number}, {made.pages} page(s), "
-        f"total due {_money_text(made.total_due, made.currency)}, SHA-256 {made.sha256}",
+        f"total due {money_text(made.total_due, made.currency)}, SHA-256 {made.sha256}",
         file=out,
     )
     return 0
@@ -162,39 +145,6 @@ def _selection(db: Database, args: argparse.Namespace) -> statements.BatchSelect
     return statements.BatchSelection(min_balance, args.segment, collector_id, customer_ids)
 
 
-class _Progress:
-    """A progress line on stderr, rewritten in place (only on a terminal)."""
-
-    def __init__(self, err: TextIO, what: str):
-        self.err, self.what = err, what
-        self.shown = err.isatty()
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.shown:
-            print(f"\r{done:,} / {total:,} {self.what}", end="", file=self.err, flush=True)
-
-    def clear(self) -> None:
-        if self.shown:
-            print("\r\033[K", end="", file=self.err, flush=True)
-
-
-def _interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
-    """Ctrl+C asks the batch to stop between chunks instead of killing it mid-write; a second
-    Ctrl+C interrupts at once. Returns (cancelled, restore)."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        return stop.is_set, lambda: None
-    previous: Any = signal.getsignal(signal.SIGINT)
-
-    def handler(_signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    return stop.is_set, lambda: signal.signal(signal.SIGINT, previous)
-
-
 def _many(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from o2c_desktop.services import statements
 
@@ -209,8 +159,8 @@ def _many(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO, err
     if not ids:
         print("No customer matches; no statements were written.", file=out)
         return 0
-    progress = _Progress(err, "statements")
-    cancelled, restore = _interruptible()
+    progress = Progress(err, "statements")
+    cancelled, restore = interruptible()
     try:
         result = statements.run_batch(
             db,
@@ -275,7 +225,7 @@ def _email(
     """E-mail the written statements; True if any could not be sent."""
     from o2c_desktop.services import statement_mail
 
-    progress = _Progress(err, "e-mails")
+    progress = Progress(err, "e-mails")
     try:
         sent = statement_mail.send_batch(
             db, actor, settings, files, as_of=as_of, kind=kind, progress=progress

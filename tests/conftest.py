@@ -162,6 +162,13 @@ def add_user(db: Database, admin: Actor, username: str, *roles: Role) -> Actor:
 
 
 @pytest.fixture
+def os_user_tester(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For CLI tests: the CLI signs in as the OS user, here always `tester` (not whoever runs the
+    tests), so the database's first user, its administrator, has a known name."""
+    monkeypatch.setenv("O2C_USER", "tester")
+
+
+@pytest.fixture
 def manager(db: Database, admin: Actor) -> Actor:
     return add_user(db, admin, "maria", Role.CREDIT_MANAGER)
 

@@ -12,26 +12,18 @@ from decimal import Decimal
 
 import pytest
 
-from o2c_desktop.cli import EXIT_ERROR, main
+from o2c_desktop.cli import EXIT_ERROR
 from o2c_desktop.db import Database
 from o2c_desktop.models import Role
 from o2c_desktop.services import customers, ledger, users
 from o2c_desktop.services.auth import Actor
+from tests.cli_support import cli_output, run_cli
 from tests.conftest import add_user
 
 TODAY = date.today()
 
 
-@pytest.fixture(autouse=True)
-def _os_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("O2C_USER", "tester")
-
-
-def _run(capsys: pytest.CaptureFixture[str], db: Database, *argv: str) -> tuple[int, str, str]:
-    url = db.url.render_as_string(hide_password=False)
-    code = main(["--database", url, "calllist", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("os_user_tester")
 
 
 def _build(db: Database, admin: Actor) -> None:
@@ -55,8 +47,7 @@ def _build(db: Database, admin: Actor) -> None:
 
 def test_team_list_as_json(db: Database, admin: Actor, capsys: pytest.CaptureFixture[str]) -> None:
     _build(db, admin)
-    code, out, err = _run(capsys, db, "--as-of", TODAY.isoformat(), "--format", "json")
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, db, "calllist", "--as-of", TODAY.isoformat(), "--format", "json")
     assert json.loads(out) == {
         "as_of": TODAY.isoformat(),
         "collector": None,
@@ -90,7 +81,7 @@ def test_team_list_as_json(db: Database, admin: Actor, capsys: pytest.CaptureFix
             },
         ],
     }
-    code, out, _ = _run(capsys, db, "--as-of", "today", "--format", "json", "--limit", "1")
+    out = cli_output(capsys, db, "calllist", "--as-of", "today", "--format", "json", "--limit", "1")
     assert [c["customer"] for c in json.loads(out)["customers"]] == ["C-1"]
 
 
@@ -98,10 +89,10 @@ def test_one_collector_by_login_or_display_name(
     db: Database, admin: Actor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _build(db, admin)
-    code, out, err = _run(
-        capsys, db, "--collector", "cora", "--as-of", TODAY.isoformat(), "--format", "csv"
-    )
-    assert (code, err) == (0, "")
+    out = cli_output(
+        capsys, db, "calllist", "--collector", "cora", "--as-of", TODAY.isoformat(),
+        "--format", "csv",
+    )  # fmt: skip
     assert list(csv.reader(io.StringIO(out))) == [
         [
             "customer",
@@ -128,11 +119,14 @@ def test_one_collector_by_login_or_display_name(
             "EUR 120.00 overdue; never reached",
         ],
     ]
-    code, by_name, _ = _run(
-        capsys, db, "--collector", "cora lee", "--as-of", TODAY.isoformat(), "--format", "csv"
-    )
+    code, by_name, _ = run_cli(
+        capsys, db, "calllist", "--collector", "cora lee", "--as-of", TODAY.isoformat(),
+        "--format", "csv",
+    )  # fmt: skip
     assert (code, by_name) == (0, out)
-    code, out, _ = _run(capsys, db, "--collector", "Colin", "--as-of", TODAY.isoformat())
+    code, out, _ = run_cli(
+        capsys, db, "calllist", "--collector", "Colin", "--as-of", TODAY.isoformat()
+    )
     lines = out.splitlines()
     assert code == 0
     assert lines[0] == (
@@ -156,10 +150,9 @@ def test_one_collector_by_login_or_display_name(
 
 
 def test_empty_list_table(db: Database, admin: Actor, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, db, "--as-of", "2024-01-31")
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, db, "calllist", "--as-of", "2024-01-31")
     assert out.splitlines()[-1] == "Nobody to call."
-    code, out, _ = _run(capsys, db, "--as-of", "2024-01-31", "--format", "json")
+    out = cli_output(capsys, db, "calllist", "--as-of", "2024-01-31", "--format", "json")
     assert json.loads(out)["customers"] == []
 
 
@@ -167,13 +160,13 @@ def test_errors_are_one_line(
     db: Database, admin: Actor, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _build(db, admin)
-    code, out, err = _run(capsys, db, "--collector", "nobody", "--as-of", "today")
+    code, out, err = run_cli(capsys, db, "calllist", "--collector", "nobody", "--as-of", "today")
     assert (code, out) == (EXIT_ERROR, "")
     assert err == ("o2c-desktop: --collector 'nobody': no user with that login or display name\n")
-    code, _, err = _run(capsys, db, "--as-of", "31.01.2024")
+    code, _, err = run_cli(capsys, db, "calllist", "--as-of", "31.01.2024")
     assert code == EXIT_ERROR
     assert err == "o2c-desktop: --as-of '31.01.2024' is not a date; expected YYYY-MM-DD\n"
-    code, _, err = _run(capsys, db, "--as-of", "today", "--limit", "0")
+    code, _, err = run_cli(capsys, db, "calllist", "--as-of", "today", "--limit", "0")
     assert (code, err) == (EXIT_ERROR, "o2c-desktop: --limit 0: expected at least 1\n")
 
 
@@ -183,10 +176,9 @@ def test_a_collector_may_not_print_the_team_list(
     admin = users.sign_in(sqlite_db)
     _build(sqlite_db, admin)
     monkeypatch.setenv("O2C_USER", "colin")
-    code, out, err = _run(capsys, sqlite_db, "--as-of", "today")
+    code, out, err = run_cli(capsys, sqlite_db, "calllist", "--as-of", "today")
     assert (code, out) == (EXIT_ERROR, "")
     assert err.startswith("o2c-desktop: Colin (collector) may not see every collector's")
     assert err.count("\n") == 1
-    code, out, err = _run(capsys, sqlite_db, "--as-of", "today", "--collector", "colin")
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, sqlite_db, "calllist", "--as-of", "today", "--collector", "colin")
     assert "C-1" in out and "C-2" not in out

@@ -10,10 +10,11 @@ import json
 
 import pytest
 
-from o2c_desktop.cli import EXIT_ERROR, main
+from o2c_desktop.cli import EXIT_ERROR
 from o2c_desktop.db import Database
 from o2c_desktop.models import Role
 from o2c_desktop.services import users
+from tests.cli_support import cli_output, run_cli
 from tests.conftest import add_user
 from tests.services.test_collector_results import World, build
 
@@ -28,13 +29,6 @@ def world(db: Database, monkeypatch: pytest.MonkeyPatch) -> World:
     return build(db, admin, add_user(db, admin, "maria", Role.CREDIT_MANAGER))
 
 
-def _report(capsys: pytest.CaptureFixture[str], db: Database, *argv: str) -> tuple[int, str, str]:
-    url = db.url.render_as_string(hide_password=False)
-    code = main(["--database", url, "report", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _row(cid: int | None, name: str, *values: object) -> dict[str, object]:
     keys = (
         "calls", "contacts", "contact_rate", "promises_made", "promised_amount", "kept",
@@ -44,8 +38,7 @@ def _row(cid: int | None, name: str, *values: object) -> dict[str, object]:
 
 
 def test_json(db: Database, world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _report(capsys, db, *ARGS, "--format", "json")
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, db, "report", *ARGS, "--format", "json")
     assert json.loads(out) == {
         "from": "2025-03-01",
         "to": "2025-03-31",
@@ -70,7 +63,7 @@ def test_json(db: Database, world: World, capsys: pytest.CaptureFixture[str]) ->
 def test_json_in_another_currency(
     db: Database, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _report(capsys, db, *ARGS, "--currency", "gbp", "--format", "json")
+    code, out, _ = run_cli(capsys, db, "report", *ARGS, "--currency", "gbp", "--format", "json")
     report = json.loads(out)
     assert (code, report["currency"]) == (0, "GBP")
     ann = report["collectors"][0]
@@ -84,8 +77,7 @@ def test_json_in_another_currency(
 
 
 def test_table(db: Database, world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _report(capsys, db, *ARGS)
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, db, "report", *ARGS)
     lines = out.splitlines()
     assert lines[0] == "Collector results 2025-03-01 to 2025-03-31 (31 days), amounts in EUR"
     assert lines[1] == ""
@@ -122,7 +114,7 @@ def test_table(db: Database, world: World, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_csv(db: Database, world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _report(capsys, db, *ARGS, "--format", "csv")
+    code, out, _ = run_cli(capsys, db, "report", *ARGS, "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0
     assert [r["collector"] for r in rows] == ["Ann", "Bob", "Cara", "Maria", "(unassigned)"]
@@ -148,11 +140,15 @@ def test_csv(db: Database, world: World, capsys: pytest.CaptureFixture[str]) -> 
 def test_bad_input_is_one_line(
     db: Database, world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _report(capsys, db, "collectors", "--from", "2025-03-31", "--to", "March")
+    code, out, err = run_cli(
+        capsys, db, "report", "collectors", "--from", "2025-03-31", "--to", "March"
+    )
     assert (code, out) == (EXIT_ERROR, "")
     assert err == "o2c-desktop: --to 'March' is not a date; expected YYYY-MM-DD\n"
-    code, _, err = _report(capsys, db, *ARGS, "--currency", "EUD")
+    code, _, err = run_cli(capsys, db, "report", *ARGS, "--currency", "EUD")
     assert code == EXIT_ERROR
     assert "currency (value 'EUD'): unknown currency code" in err
-    code, _, err = _report(capsys, db, "collectors", "--from", "2025-03-31", "--to", "2025-03-01")
+    code, _, err = run_cli(
+        capsys, db, "report", "collectors", "--from", "2025-03-31", "--to", "2025-03-01"
+    )
     assert code == EXIT_ERROR and "date_from" in err

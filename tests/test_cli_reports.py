@@ -10,8 +10,9 @@ from datetime import date
 
 import pytest
 
-from o2c_desktop.cli import EXIT_ERROR, main
+from o2c_desktop.cli import EXIT_ERROR
 from o2c_desktop.db import Database
+from tests.cli_support import cli_output, run_cli
 from tests.services.test_aging import Ledger, build_example
 
 BUCKETS = {
@@ -23,22 +24,11 @@ BUCKETS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _os_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("O2C_USER", "tester")
-
-
-def _report(capsys: pytest.CaptureFixture[str], db: Database, *argv: str) -> tuple[int, str, str]:
-    url = db.url.render_as_string(hide_password=False)
-    code = main(["--database", url, "report", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("os_user_tester")
 
 
 def _json(capsys: pytest.CaptureFixture[str], db: Database, *argv: str) -> object:
-    code, out, err = _report(capsys, db, *argv, "--format", "json")
-    assert (code, err) == (0, "")
-    return json.loads(out)
+    return json.loads(cli_output(capsys, db, "report", *argv, "--format", "json"))
 
 
 def test_aging_json(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,14 +99,16 @@ def test_aging_json_with_several_currencies(
 
 def test_aging_csv_and_table(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
     build_example(db)
-    code, out, _ = _report(capsys, db, "aging", "--as-of", "2025-03-31", "--format", "csv")
+    code, out, _ = run_cli(
+        capsys, db, "report", "aging", "--as-of", "2025-03-31", "--format", "csv"
+    )
     assert code == 0
     assert list(csv.reader(io.StringIO(out))) == [
         ["customer", "name", "currency", *BUCKETS, "total", "unapplied_cash", "balance"],
         ["C-1", "Acme", "EUR", *BUCKETS.values(), "7100.00", "800.00", "6300.00"],
         ["", "Total", "EUR", *BUCKETS.values(), "7100.00", "800.00", "6300.00"],
     ]
-    code, out, _ = _report(capsys, db, "aging", "--as-of", "2025-03-31")
+    code, out, _ = run_cli(capsys, db, "report", "aging", "--as-of", "2025-03-31")
     assert code == 0
     title, blank, header, rule, *rows = out.splitlines()
     assert title == "Aging as of 2025-03-31"
@@ -154,7 +146,7 @@ def test_aging_of_an_empty_ledger(db: Database, capsys: pytest.CaptureFixture[st
         "balance": "0.00",
         "by_currency": {},
     }
-    code, out, _ = _report(capsys, db, "aging", "--as-of", "2025-01-01")
+    code, out, _ = run_cli(capsys, db, "report", "aging", "--as-of", "2025-01-01")
     assert code == 0 and "Nothing open." in out
 
 
@@ -196,7 +188,9 @@ def test_kpis_json_and_table(db: Database, capsys: pytest.CaptureFixture[str]) -
         "cei",
         "countback_dso",
     ]
-    code, out, _ = _report(capsys, db, "kpis", "--from", "2025-01-01", "--to", "2025-03-31")
+    code, out, _ = run_cli(
+        capsys, db, "report", "kpis", "--from", "2025-01-01", "--to", "2025-03-31"
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "KPIs 2025-01-01 to 2025-03-31 (90 days)"
@@ -232,7 +226,7 @@ def test_payment_behaviour_formats(db: Database, capsys: pytest.CaptureFixture[s
             "paid_amount": "4000.00",
         }
     ]
-    code, out, _ = _report(capsys, db, "payment-behaviour", *period, "--format", "csv")
+    code, out, _ = run_cli(capsys, db, "report", "payment-behaviour", *period, "--format", "csv")
     assert code == 0
     assert list(csv.reader(io.StringIO(out))) == [
         [
@@ -247,7 +241,7 @@ def test_payment_behaviour_formats(db: Database, capsys: pytest.CaptureFixture[s
         ],
         ["C-1", "Acme", "EUR", "2", "4000.00", "43.00", "13.00", "9.50"],
     ]
-    code, out, _ = _report(capsys, db, "payment-behaviour", *period)
+    code, out, _ = run_cli(capsys, db, "report", "payment-behaviour", *period)
     header, rule, row = out.splitlines()
     assert row.split() == ["C-1", "Acme", "EUR", "2", "4,000.00", "43.00", "13.00", "9.50"]
     assert len(header) == len(rule) == len(row)
@@ -266,7 +260,7 @@ def test_payment_behaviour_formats(db: Database, capsys: pytest.CaptureFixture[s
 def test_a_bad_date_is_one_clear_line(
     db: Database, capsys: pytest.CaptureFixture[str], argv: list[str], option: str, value: str
 ) -> None:
-    code, out, err = _report(capsys, db, *argv)
+    code, out, err = run_cli(capsys, db, "report", *argv)
     assert (code, out) == (EXIT_ERROR, "")
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err
@@ -274,7 +268,9 @@ def test_a_bad_date_is_one_clear_line(
 
 
 def test_a_period_ending_before_it_starts(db: Database, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _report(capsys, db, "kpis", "--from", "2025-04-01", "--to", "2025-03-31")
+    code, out, err = run_cli(
+        capsys, db, "report", "kpis", "--from", "2025-04-01", "--to", "2025-03-31"
+    )
     assert (code, out) == (EXIT_ERROR, "")
     assert err.strip() == (
         "o2c-desktop: The period starts (2025-04-01) after it ends (2025-03-31)."

@@ -4,29 +4,26 @@ SMTP server, and --email against a real SMTP server on 127.0.0.1. On SQLite and 
 
 from __future__ import annotations
 
-import email
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from pypdf import PdfReader
 
-from o2c_desktop.cli import EXIT_ERROR, main
+from o2c_desktop.cli import EXIT_ERROR
 from o2c_desktop.db import Database
 from o2c_desktop.services import contacts, mail_settings, statement_delivery
 from o2c_desktop.services.auth import Actor
+from tests.cli_support import cli_output, run_cli
+from tests.services.test_statement_mail import (  # noqa: F401
+    Mailbox,
+    free_port,
+    mailbox,
+    plain_settings,
+)
 from tests.services.test_statements import Book, build_book
 
-
-@pytest.fixture(autouse=True)
-def _os_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("O2C_USER", "tester")
+pytestmark = pytest.mark.usefixtures("os_user_tester")
+BATCH = ("statements", "--as-of", "2025-03-31")
 
 
 @pytest.fixture
@@ -34,42 +31,21 @@ def book(db: Database, admin: Actor) -> Book:
     return build_book(db, admin)
 
 
-def _run(capsys: pytest.CaptureFixture[str], db: Database, *argv: str) -> tuple[int, str, str]:
-    url = db.url.render_as_string(hide_password=False)
-    code = main(["--database", url, *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_one_statement(
     db: Database, book: Book, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "z1.pdf"
-    code, out, err = _run(
-        capsys, db, "statement", "Z-1", "--as-of", "2025-03-31", "-o", str(target)
-    )
-    assert (code, err) == (0, "")
+    out = cli_output(capsys, db, "statement", "Z-1", "--as-of", "2025-03-31", "-o", str(target))
     assert out.startswith(f"Wrote {target}: customer Z-1, 1 page(s), total due EUR 2,200.00")
     text = PdfReader(target).pages[0].extract_text()
     assert "Zürich Ödön Łukasz GmbH" in text and "EUR 2.200,00" in text
     [row] = statement_delivery.deliveries_for_customer(db, book.unicode)
     assert row.sha256 in out and row.channel == "file"
 
-    code, out, err = _run(
-        capsys,
-        db,
-        "statement",
-        "Z-1",
-        "--as-of",
-        "2025-03-31",
-        "--kind",
-        "activity",
-        "--from",
-        "2025-02-01",
-        "-o",
-        str(tmp_path / "activity.pdf"),
-    )
-    assert code == 0, err
+    cli_output(
+        capsys, db, "statement", "Z-1", "--as-of", "2025-03-31", "--kind", "activity",
+        "--from", "2025-02-01", "-o", str(tmp_path / "activity.pdf"),
+    )  # fmt: skip
     text = PdfReader(tmp_path / "activity.pdf").pages[0].extract_text()
     assert "Account activity 01.02.2025 – 31.03.2025" in text
 
@@ -90,7 +66,7 @@ def test_one_statement_refused(
     argv: list[str],
     message: str,
 ) -> None:
-    code, out, err = _run(capsys, db, "statement", *argv, "-o", str(tmp_path / "x.pdf"))
+    code, out, err = run_cli(capsys, db, "statement", *argv, "-o", str(tmp_path / "x.pdf"))
     assert code == EXIT_ERROR and out == ""
     assert err.startswith("o2c-desktop: ") and message in err
     assert err.count("\n") == 1  # one line, no traceback
@@ -101,7 +77,7 @@ def test_one_statement_into_a_missing_folder(
     db: Database, book: Book, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "missing" / "z1.pdf"
-    code, _out, err = _run(
+    code, _out, err = run_cli(
         capsys, db, "statement", "Z-1", "--as-of", "2025-03-31", "-o", str(target)
     )
     assert code == EXIT_ERROR
@@ -113,20 +89,10 @@ def test_batch(
     db: Database, book: Book, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out_dir = tmp_path / "out"
-    code, out, err = _run(
-        capsys,
-        db,
-        "statements",
-        "--as-of",
-        "2025-03-31",
-        "--out",
-        str(out_dir),
-        "--combined",
-        str(tmp_path / "all.pdf"),
-        "--processes",
-        "1",
-    )
-    assert (code, err) == (0, "")  # not a terminal: no progress line
+    out = cli_output(  # not a terminal, so no progress line on stderr
+        capsys, db, *BATCH, "--out", str(out_dir), "--combined", str(tmp_path / "all.pdf"),
+        "--processes", "1",
+    )  # fmt: skip
     lines = out.splitlines()
     assert lines[0].startswith(f"Wrote 4 of 4 statements to {out_dir} in ")
     assert "statements/s); 0 failed" in lines[0]
@@ -145,8 +111,8 @@ def test_batch(
 def test_batch_filters(
     db: Database, book: Book, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    common = ["statements", "--as-of", "2025-03-31", "--processes", "1"]
-    code, out, _err = _run(
+    common = [*BATCH, "--processes", "1"]
+    code, out, _err = run_cli(
         capsys, db, *common, "--out", str(tmp_path / "a"), "--min-balance", "1,000.01"
     )
     assert code == 0 and out.startswith("Wrote 2 of 2 statements")
@@ -154,7 +120,7 @@ def test_batch_filters(
         "BIG-1-2025-03-31.pdf",
         "Z-1-2025-03-31.pdf",
     ]
-    code, out, _err = _run(
+    code, out, _err = run_cli(
         capsys,
         db,
         *common,
@@ -170,7 +136,7 @@ def test_batch_filters(
         "M-1 Two Currencies B.V.pdf",
         "ZERO-1 Settled Ltd.pdf",
     ]
-    code, out, _err = _run(
+    code, out, _err = run_cli(
         capsys, db, *common, "--out", str(tmp_path / "c"), "--segment", "Public sector"
     )
     assert (code, out) == (0, "No customer matches; no statements were written.\n")
@@ -196,9 +162,7 @@ def test_batch_refused(
     extra: list[str],
     message: str,
 ) -> None:
-    code, out, err = _run(
-        capsys, db, "statements", "--as-of", "2025-03-31", "--out", str(tmp_path / "o"), *extra
-    )
+    code, out, err = run_cli(capsys, db, *BATCH, "--out", str(tmp_path / "o"), *extra)
     assert code == EXIT_ERROR and out == ""
     assert err.startswith("o2c-desktop: ") and message in err
     assert not list(tmp_path.glob("o/*.pdf"))
@@ -209,9 +173,7 @@ def test_batch_into_an_unwritable_folder(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code, out, err = _run(
-        capsys, db, "statements", "--as-of", "2025-03-31", "--out", str(blocker / "statements")
-    )
+    code, out, err = run_cli(capsys, db, *BATCH, "--out", str(blocker / "statements"))
     assert code == EXIT_ERROR and out == ""
     assert err.startswith(f"o2c-desktop: Cannot write statements to the folder {blocker}")
     assert err.count("\n") == 1
@@ -222,69 +184,26 @@ def test_batch_into_an_unwritable_folder(
 # ---------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class _Mailbox:
-    received: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(
-            email.message_from_bytes(envelope.original_content, policy=default_policy)  # type: ignore[arg-type]
-        )
-        return "250 2.0.0 Ok: queued"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Mailbox, int]]:
-    box = _Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
-
-
-def _mail_setup(db: Database, admin: Actor, port: int) -> None:
-    settings = mail_settings.MailSettings(
-        host="127.0.0.1", port=port, security="none", sender="ar@seller.example"
-    )
-    mail_settings.save_mail_settings(db, admin, settings)
-
-
 def test_batch_email(
     db: Database,
     admin: Actor,
     book: Book,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    smtp: tuple[_Mailbox, int],
+    mailbox: tuple[Mailbox, int],  # noqa: F811
 ) -> None:
-    box, port = smtp
-    _mail_setup(db, admin, port)
+    box, port = mailbox
+    mail_settings.save_mail_settings(db, admin, plain_settings(port))
     contacts.add_contact(
         db,
         admin,
         book.unicode,
         {"name": "Ödön Łukasz", "email": "ap@zuerich.example", "receives_statements": True},
     )
-    code, out, err = _run(
-        capsys,
-        db,
-        "statements",
-        "--as-of",
-        "2025-03-31",
-        "--out",
-        str(tmp_path),
-        "--customers",
-        "Z-1,ZERO-1",
-        "--processes",
-        "1",
-        "--email",
-    )
+    code, out, err = run_cli(
+        capsys, db, *BATCH, "--out", str(tmp_path), "--customers", "Z-1,ZERO-1", "--processes",
+        "1", "--email",
+    )  # fmt: skip
     # ZERO-1 has no statement contact nor e-mail address: reported, and the exit says so.
     assert code == EXIT_ERROR
     assert "E-mailed 1 of 2 statements via 127.0.0.1" in out
@@ -300,18 +219,10 @@ def test_batch_email(
 def test_batch_email_to_an_unreachable_server(
     db: Database, admin: Actor, book: Book, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _mail_setup(db, admin, _free_port())  # nothing listens there
-    code, out, err = _run(
-        capsys,
-        db,
-        "statements",
-        "--as-of",
-        "2025-03-31",
-        "--out",
-        str(tmp_path),
-        "--customers",
-        "Z-1",
-        "--email",
+    settings = plain_settings(free_port())  # nothing listens there
+    mail_settings.save_mail_settings(db, admin, settings)
+    code, out, err = run_cli(
+        capsys, db, *BATCH, "--out", str(tmp_path), "--customers", "Z-1", "--email"
     )
     assert code == EXIT_ERROR
     assert out.splitlines()[0].startswith("Wrote 1 of 1 statements")

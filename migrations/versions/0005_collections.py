@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("region", sa.String(length=2), nullable=True),
         sa.Column("number_from", sa.String(length=32), nullable=True),
         sa.Column("number_to", sa.String(length=32), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
         sa.Column("balance_min", o2c_desktop.db.types.Money(precision=19, scale=4), nullable=True),
         sa.Column("balance_max", o2c_desktop.db.types.Money(precision=19, scale=4), nullable=True),
         sa.Column("updated_at", o2c_desktop.models.base.UTCDateTime(timezone=True), nullable=False),
@@ -62,6 +63,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collection_strategies")),
         sa.UniqueConstraint("name", name=op.f("uq_collection_strategies_name")),
     )
+    op.create_index(
+        "uq_collection_strategies_active",
+        "collection_strategies",
+        ["active"],
+        unique=True,
+        postgresql_where=sa.text("active"),
+        sqlite_where=sa.text("active"),
+    )
     op.create_table(
         "dunning_levels",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -71,6 +80,7 @@ def upgrade() -> None:
         sa.Column("template", sa.Text(), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.Column("fee", o2c_desktop.db.types.Money(precision=19, scale=4), nullable=False),
+        sa.Column("fee_currency", sa.String(length=3), nullable=True),
         sa.Column("updated_at", o2c_desktop.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_by_id", sa.Integer(), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
@@ -94,6 +104,10 @@ def upgrade() -> None:
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("produced_at", o2c_desktop.models.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("out_dir", sa.String(length=500), nullable=True),
+        sa.Column("producer_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "producing_until", o2c_desktop.models.base.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "status IN ('proposed', 'produced', 'cancelled')",
@@ -101,6 +115,9 @@ def upgrade() -> None:
         ),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["users.id"], name=op.f("fk_dunning_runs_created_by_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["producer_id"], ["users.id"], name=op.f("fk_dunning_runs_producer_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dunning_runs")),
     )
@@ -289,6 +306,7 @@ def upgrade() -> None:
         sa.column("template", sa.Text),
         sa.column("channel", sa.String),
         sa.column("fee", o2c_desktop.db.types.Money()),
+        sa.column("fee_currency", sa.String),
         sa.column("updated_at", o2c_desktop.models.base.UTCDateTime(timezone=True)),
         sa.column("version", sa.Integer),
     )
@@ -303,6 +321,7 @@ def upgrade() -> None:
                 "template": FRIENDLY,
                 "channel": "letter",
                 "fee": Decimal("0"),
+                "fee_currency": None,
                 "updated_at": now,
                 "version": 1,
             },
@@ -313,6 +332,7 @@ def upgrade() -> None:
                 "template": SECOND,
                 "channel": "letter",
                 "fee": Decimal("0"),
+                "fee_currency": None,
                 "updated_at": now,
                 "version": 1,
             },
@@ -323,6 +343,7 @@ def upgrade() -> None:
                 "template": FINAL,
                 "channel": "letter",
                 "fee": Decimal("40.00"),
+                "fee_currency": "EUR",
                 "updated_at": now,
                 "version": 1,
             },
@@ -381,6 +402,7 @@ def downgrade() -> None:
     op.drop_table("collection_claims")
     op.drop_table("dunning_runs")
     op.drop_table("dunning_levels")
+    op.drop_index("uq_collection_strategies_active", table_name="collection_strategies")
     op.drop_table("collection_strategies")
     op.drop_table("assignment_rules")
     # ### end Alembic commands ###

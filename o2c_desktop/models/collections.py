@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,6 +81,16 @@ class CollectionStrategy(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    __table_args__ = (
+        # At most one active strategy, even when two managers activate at the same moment.
+        Index(
+            "uq_collection_strategies_active",
+            "active",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+    )
 
 
 class AssignmentRule(Base):
@@ -95,6 +106,8 @@ class AssignmentRule(Base):
     region: Mapped[str | None] = mapped_column(String(2))
     number_from: Mapped[str | None] = mapped_column(String(32))
     number_to: Mapped[str | None] = mapped_column(String(32))
+    # A balance band is in one currency: it matches only customers whose currency this is.
+    currency: Mapped[str | None] = mapped_column(String(3))
     balance_min: Mapped[Decimal | None] = mapped_column(Money)
     balance_max: Mapped[Decimal | None] = mapped_column(Money)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -200,6 +213,8 @@ class DunningLevel(Base):
     template: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(8), default=CHANNEL_LETTER)
     fee: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    # The fee is charged on letters in this currency only (no exchange rates); NULL: no fee.
+    fee_currency: Mapped[str | None] = mapped_column(String(3))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -224,6 +239,10 @@ class DunningRun(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     produced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     out_dir: Mapped[str | None] = mapped_column(String(500))
+    # Who is producing the letters right now, until when: a second producer is refused, and a
+    # crashed one's lease runs out.
+    producer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    producing_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

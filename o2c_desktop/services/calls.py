@@ -7,6 +7,11 @@ corrects the amounts and logs the call once.
 
 Portfolios: someone who may not see every portfolio logs calls (and cancels promises) only for
 the customers assigned to them (`portfolios.require_in_portfolio`).
+
+Claims: two people never work one customer at the same time. Logging a call takes or renews the
+caller's claim in the same transaction (`claims.hold_in_session`), and while another user's
+lease runs the call is refused before anything is written (`claims.ClaimedByOther`, naming them),
+whichever screen the call comes from: the Collections screen, a profile, or a script.
 """
 
 from __future__ import annotations
@@ -20,13 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import (
-    ConflictDetails,
-    ConflictError,
-    FieldProblem,
-    NotFound,
-    ValidationFailed,
-)
+from o2c_desktop.errors import FieldProblem, NotFound, ValidationFailed
 from o2c_desktop.models import (
     Activity,
     Call,
@@ -41,10 +40,12 @@ from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.collections import CALL_OUTCOMES, OUTCOME_DISPUTE, OUTCOME_PROMISE
 from o2c_desktop.models.ledger import INVOICE
 from o2c_desktop.money import is_currency
-from o2c_desktop.services import audit, disputes, ledger
+from o2c_desktop.services import audit, claims, disputes, ledger
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.field_checks import is_day, is_whole
 from o2c_desktop.services.portfolios import require_in_portfolio
 from o2c_desktop.services.promises import PromiseState, statuses_in_session
+from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
 
 OUTCOME_LABELS: dict[str, str] = {
     "reached": "Reached",
@@ -104,6 +105,10 @@ class CallRow:
     dispute_id: int | None
 
 
+# The terms of a promise, as checked and as written (the Promise columns of the same names).
+_PROMISE_TERMS = ("amount", "currency", "promised_on", "grace_days", "threshold_percent")
+
+
 @dataclass(frozen=True)
 class _CheckedPromise:
     amount: Decimal
@@ -124,14 +129,6 @@ class _CheckedCall:
     promise: _CheckedPromise | None
 
 
-def _is_day(value: object) -> bool:
-    return isinstance(value, date) and not isinstance(value, datetime)
-
-
-def _whole(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_promise(
     session: Session, customer: Customer, promise: object, day: date, problems: list[FieldProblem]
 ) -> _CheckedPromise | None:
@@ -146,7 +143,7 @@ def _check_promise(
         problems.append(FieldProblem("currency", "unknown currency code", value=currency))
     amount = ledger.check_amount(promise.amount, currency, problems, "amount")
     last = day + timedelta(days=MAX_PROMISE_DAYS_AHEAD)
-    if not _is_day(promise.promised_on):
+    if not is_day(promise.promised_on):
         problems.append(FieldProblem("promised_on", "a date is required"))
     elif promise.promised_on < day:
         problems.append(FieldProblem("promised_on", f"before the day of the call ({day})"))
@@ -158,12 +155,12 @@ def _check_promise(
                 "agree a payment plan for anything longer",
             )
         )
-    if not _whole(promise.grace_days) or not 0 <= promise.grace_days <= MAX_GRACE_DAYS:
+    if not is_whole(promise.grace_days) or not 0 <= promise.grace_days <= MAX_GRACE_DAYS:
         problems.append(
             FieldProblem("grace_days", f"0 to {MAX_GRACE_DAYS} days", value=str(promise.grace_days))
         )
     threshold = promise.threshold_percent
-    if not _whole(threshold) or not 1 <= threshold <= 100:
+    if not is_whole(threshold) or not 1 <= threshold <= 100:
         problems.append(FieldProblem("threshold_percent", "1 to 100 (%)", value=str(threshold)))
     invoices = _check_promise_invoices(session, customer, promise.invoice_ids, currency, problems)
     if len(problems) > before or amount is None:
@@ -188,12 +185,12 @@ def _check_promise_invoices(
     found = {
         i.id: i
         for i in session.scalars(
-            select(Invoice).where(Invoice.id.in_([x for x in ids if _whole(x)]))
+            select(Invoice).where(Invoice.id.in_([x for x in ids if is_whole(x)]))
         )
     }
     chosen: list[Invoice] = []
     for invoice_id in ids:
-        invoice = found.get(invoice_id) if _whole(invoice_id) else None
+        invoice = found.get(invoice_id) if is_whole(invoice_id) else None
         if invoice is None or invoice.kind != INVOICE:
             problems.append(FieldProblem("invoices", "no such invoice", value=str(invoice_id)))
         elif invoice.customer_id != customer.id:
@@ -229,15 +226,18 @@ def _check_call(
     dispute: DisputeInput | None,
     on: date | None,
 ) -> _CheckedCall:
-    """Everything about a call except the dispute's amounts (raise_dispute checks those)."""
-    customer = session.get(Customer, customer_id) if _whole(customer_id) else None
+    """Everything about a call except the dispute's amounts (raise_dispute checks those). The
+    caller's claim on the customer is taken or renewed first: while someone else works the
+    customer, their name is the one thing worth telling the user."""
+    customer = session.get(Customer, customer_id) if is_whole(customer_id) else None
     if customer is None:
         raise NotFound(f"Customer #{customer_id} no longer exists.")
     require_in_portfolio(session, actor, customer)
+    claims.hold_in_session(session, actor, customer.id)
     problems: list[FieldProblem] = []
     today = date.today()
     day = today if on is None else on
-    if not _is_day(day):
+    if not is_day(day):
         problems.append(FieldProblem("on", "a date is required", value=str(on)))
         day = today
     elif day > today:
@@ -256,14 +256,14 @@ def _check_call(
                 problems.append(FieldProblem("notes", f"longer than {MAX_NOTES} characters"))
     contact = None
     if contact_id is not None:
-        contact = session.get(Contact, contact_id) if _whole(contact_id) else None
+        contact = session.get(Contact, contact_id) if is_whole(contact_id) else None
         if contact is None or contact.customer_id != customer.id:
             problems.append(
                 FieldProblem("contact", "not a contact of this customer", value=str(contact_id))
             )
             contact = None
     if follow_up_on is not None:
-        if not _is_day(follow_up_on):
+        if not is_day(follow_up_on):
             problems.append(FieldProblem("follow_up_on", "a date is required"))
         elif follow_up_on < day:
             problems.append(FieldProblem("follow_up_on", f"before the day of the call ({day})"))
@@ -323,40 +323,26 @@ def _timeline_body(checked: _CheckedCall, label: str, dispute: disputes.DisputeR
 def _write_promise(
     session: Session, actor: Actor, customer: Customer, call: Call, p: _CheckedPromise
 ) -> Promise:
+    """The promise, its invoices and its audit row: the audit records the same terms the
+    promise is written with."""
+    terms = {name: getattr(p, name) for name in _PROMISE_TERMS}
     promise = Promise(
         customer_id=customer.id,
         call_id=call.id,
         made_on=call.called_on,
         made_by_id=actor.user_id or None,
-        amount=p.amount,
-        currency=p.currency,
-        promised_on=p.promised_on,
-        grace_days=p.grace_days,
-        threshold_percent=p.threshold_percent,
         created_at=call.called_at,
+        **terms,
     )
     session.add(promise)
     session.flush()
     for invoice in p.invoices:
         session.add(PromiseItem(promise_id=promise.id, invoice_id=invoice.id))
-    audit.record(
-        session,
-        actor,
-        audit.CREATE,
-        "promises",
-        promise.id,
-        customer_id=customer.id,
-        record_version=promise.version,
-        changes={
-            "amount": (None, p.amount),
-            "currency": (None, p.currency),
-            "promised_on": (None, p.promised_on),
-            "grace_days": (None, p.grace_days),
-            "threshold_percent": (None, p.threshold_percent),
-            "call_id": (None, call.id),
-            **({"invoices": (None, "; ".join(i.number for i in p.invoices))} if p.invoices else {}),
-        },
-    )
+    changes = {name: (None, value) for name, value in terms.items()}
+    changes["call_id"] = (None, call.id)
+    if p.invoices:
+        changes["invoices"] = (None, "; ".join(i.number for i in p.invoices))
+    audit_change(session, actor, audit.CREATE, promise, changes, customer_id=customer.id)
     return promise
 
 
@@ -375,7 +361,9 @@ def log_call(
 ) -> CallResult:
     """Log a call made on `on` (default today; never a future day). Outcome "promise" needs a
     PromiseInput and records the promise; "dispute" needs a DisputeInput and opens the dispute
-    (dated the day of the call, owned by the caller). The customer's timeline gets the call."""
+    (dated the day of the call, owned by the caller). The customer's timeline gets the call.
+    The caller's claim on the customer is taken or renewed; ClaimedByOther (nothing written)
+    while another user's claim runs."""
     actor.require(Permission.WORK_COLLECTIONS)
     kwargs: dict[str, Any] = {
         "notes": notes,
@@ -454,7 +442,7 @@ def recent_calls(db: Database, actor: Actor, customer_id: int, limit: int = 20) 
     """A customer's latest calls, newest first, with who called, whom they spoke to, and the
     promise the call produced."""
     actor.require(Permission.VIEW_CUSTOMERS)
-    if not _whole(limit) or limit < 1:
+    if not is_whole(limit) or limit < 1:
         raise ValidationFailed([FieldProblem("limit", "a whole number from 1", value=str(limit))])
     promise_id = select(func.min(Promise.id)).where(Promise.call_id == Call.id).scalar_subquery()
     with db.read() as session:
@@ -467,30 +455,16 @@ def recent_calls(db: Database, actor: Actor, customer_id: int, limit: int = 20) 
             .limit(limit)
         )
         return [
-            CallRow(
-                id=call.id,
-                customer_id=call.customer_id,
-                called_at=call.called_at,
-                called_on=call.called_on,
+            view_of(
+                CallRow,
+                call,
                 user=user,
-                outcome=call.outcome,
                 outcome_label=OUTCOME_LABELS.get(call.outcome, call.outcome),
                 contact=contact,
-                notes=call.notes,
-                follow_up_on=call.follow_up_on,
                 promise_id=promise,
-                dispute_id=call.dispute_id,
             )
             for call, user, contact, promise in rows
         ]
-
-
-def _promise_conflict(session: Session, promise: Promise, expected_version: int) -> ConflictError:
-    since = audit.changes_since(session, "promises", promise.id, expected_version)
-    who, at, values = since or ("another user", promise.created_at, {})
-    return ConflictError(
-        ConflictDetails("Promise", f"#{promise.id}", who, f"{at:%Y-%m-%d %H:%M} UTC", values)
-    )
 
 
 def cancel_promise(
@@ -508,7 +482,14 @@ def cancel_promise(
         assert customer is not None  # promises are deleted with their customer
         require_in_portfolio(session, actor, customer)
         if promise.version != expected_version:
-            raise _promise_conflict(session, promise, expected_version)
+            raise stale_version_conflict(
+                session,
+                promise,
+                expected_version,
+                what="Promise",
+                name=f"#{promise.id}",
+                changed_at=promise.created_at,
+            )
         problems: list[FieldProblem] = []
         text = reason.strip() if isinstance(reason, str) else ""
         if not text:
@@ -535,16 +516,11 @@ def cancel_promise(
         promise.cancelled_on = max(today, promise.made_on)
         promise.note = "\n".join(x for x in (before_note, f"Cancelled: {text}") if x)
         session.flush()
-        audit.record(
+        audit_change(
             session,
             actor,
             audit.UPDATE,
-            "promises",
-            promise.id,
+            promise,
+            {"cancelled_on": (None, promise.cancelled_on), "note": (before_note, promise.note)},
             customer_id=customer.id,
-            record_version=promise.version,
-            changes={
-                "cancelled_on": (None, promise.cancelled_on),
-                "note": (before_note, promise.note),
-            },
         )

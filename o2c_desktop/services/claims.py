@@ -16,6 +16,11 @@ against the winner's lease), so exactly one succeeds; SQLite serialises writers 
 Time is the database server's on PostgreSQL (`now()`), so collectors' PCs with clocks minutes
 apart cannot steal each other's leases; an SQLite file is on one machine, whose clock is used.
 
+A claim is not advisory: `calls.log_call` takes or renews the caller's claim in its own
+transaction (`hold_in_session`) and refuses, writing nothing, while someone else's lease runs
+(`ClaimedByOther`, naming them and since when). So two collectors never log calls on the same
+customer at the same time, whichever screen they log from.
+
 Claims are not audited: a lease changes no business data (it is a "who is on the phone with
 them" marker, like a row lock), and a collector takes a few hundred a day.
 """
@@ -31,15 +36,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import FieldProblem, NotFound, ValidationFailed
+from o2c_desktop.errors import FieldProblem, NotFound, O2CError, ValidationFailed
 from o2c_desktop.models import CollectionClaim, Customer, User
 from o2c_desktop.models.base import UTCDateTime, utcnow
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.field_checks import is_whole
 from o2c_desktop.services.portfolios import require_in_portfolio
 
 DEFAULT_LEASE_MINUTES = 15
 MAX_LEASE_MINUTES = 24 * 60
 _CHUNK = 1000
+
+
+class ClaimedByOther(O2CError):
+    """Someone else holds a running claim on the customer: they are working it now. The message
+    names them and since when (local time), so the user knows whom to ask or when to retry."""
+
+    def __init__(self, customer_id: int, holder: str, since: datetime | None) -> None:
+        self.customer_id, self.holder, self.since = customer_id, holder, since
+        when = f" (since {since.astimezone():%H:%M})" if since is not None else ""
+        super().__init__(f"{holder} is working this customer{when}; try again later.")
 
 
 def now_sql(session: Session) -> Any:
@@ -56,7 +72,7 @@ def _lease_end(session: Session, minutes: int) -> Any:
 
 
 def check_minutes(minutes: Any) -> int:
-    if isinstance(minutes, bool) or not isinstance(minutes, int):
+    if not is_whole(minutes):
         raise ValidationFailed([FieldProblem("minutes", "a whole number of minutes")])
     if not 1 <= minutes <= MAX_LEASE_MINUTES:
         raise ValidationFailed(
@@ -94,6 +110,36 @@ def claim_in_session(session: Session, actor: Actor, customer_id: int, minutes: 
     # RETURNING, not rowcount: the driver need not report a row count for an upsert (psycopg 3
     # under SQLAlchemy 2.1 gives -1). A row comes back only when it was inserted or updated.
     return session.execute(stmt.returning(table.c.customer_id)).first() is not None
+
+
+def hold_in_session(
+    session: Session, actor: Actor, customer_id: int, minutes: int = DEFAULT_LEASE_MINUTES
+) -> None:
+    """Take or renew the actor's claim in the caller's transaction, or raise ClaimedByOther
+    naming the holder of the running lease. The caller has checked the customer and the
+    portfolio; nothing is written when the claim is refused."""
+    if claim_in_session(session, actor, customer_id, minutes):
+        return
+    table = CollectionClaim.__table__
+    row = session.execute(
+        select(User.display_name, table.c.claimed_at)
+        .join(User, User.id == table.c.user_id)
+        .where(table.c.customer_id == customer_id)
+    ).first()
+    # No row: the lease ran out between the two statements; still not ours in this snapshot.
+    raise ClaimedByOther(customer_id, row[0] if row else "Another user", row[1] if row else None)
+
+
+def hold(
+    db: Database, actor: Actor, customer_id: int, minutes: int = DEFAULT_LEASE_MINUTES
+) -> None:
+    """Claim a customer (renewing one's own claim) before working it, or raise ClaimedByOther
+    saying who is working it: what a screen calls before it opens the Log call dialog."""
+    actor.require(Permission.WORK_COLLECTIONS)
+    check_minutes(minutes)
+    with db.write() as session:
+        _check_portfolio(session, actor, customer_id)
+        hold_in_session(session, actor, customer_id, minutes)
 
 
 def claim(

@@ -37,18 +37,13 @@ from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.types import MONEY_MAX
-from o2c_desktop.errors import (
-    ConflictDetails,
-    ConflictError,
-    FieldProblem,
-    NotFound,
-    O2CError,
-    ValidationFailed,
-)
+from o2c_desktop.errors import FieldProblem, NotFound, O2CError, ValidationFailed
 from o2c_desktop.models import CollectionStrategy
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
 
 RISK_CLASSES = ("A", "B", "C", "D", "E")
 MAX_POINTS = 1000
@@ -174,12 +169,8 @@ _FACTORS = ("fully_disputed_factor", "promised_not_due_factor")
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _points(name: str, value: Any, problems: list[FieldProblem], where: str = "") -> int | None:
-    if not _is_int(value) or not 0 <= value <= MAX_POINTS:
+    if not is_whole(value) or not 0 <= value <= MAX_POINTS:
         problems.append(
             FieldProblem(
                 name, f"{where}points must be a whole number from 0 to {MAX_POINTS}", str(value)
@@ -212,7 +203,7 @@ def _amount(name: str, value: Any, problems: list[FieldProblem], where: str) -> 
 def _days(
     name: str, value: Any, problems: list[FieldProblem], where: str, least: int
 ) -> int | None:
-    if not _is_int(value) or not least <= value <= MAX_DAYS:
+    if not is_whole(value) or not least <= value <= MAX_DAYS:
         problems.append(
             FieldProblem(
                 name, f"{where}days must be a whole number from {least} to {MAX_DAYS}", str(value)
@@ -395,16 +386,6 @@ def list_strategies(db: Database, actor: Actor) -> list[Strategy]:
         return [_strategy(r) for r in rows]
 
 
-def _conflict(session: Session, row: CollectionStrategy, expected: int) -> ConflictError:
-    since = audit.changes_since(session, "collection_strategies", row.id, expected)
-    who, at, values = since or ("another user", row.updated_at, {})
-    return ConflictError(
-        ConflictDetails(
-            "Collection strategy", repr(row.name), who, f"{at:%Y-%m-%d %H:%M} UTC", values
-        )
-    )
-
-
 def _locked(session: Session, strategy_id: int, expected_version: int | None) -> CollectionStrategy:
     row = session.get(CollectionStrategy, strategy_id, with_for_update=True)
     if row is None:
@@ -416,7 +397,14 @@ def _locked(session: Session, strategy_id: int, expected_version: int | None) ->
             [FieldProblem("expected_version", "required to change a saved strategy")]
         )
     if row.version != expected_version:
-        raise _conflict(session, row, expected_version)
+        raise stale_version_conflict(
+            session,
+            row,
+            expected_version,
+            what="Collection strategy",
+            name=repr(row.name),
+            changed_at=row.updated_at,
+        )
     return row
 
 
@@ -434,15 +422,7 @@ def _deactivate_others(session: Session, actor: Actor, keep_id: int) -> None:
         other.updated_by_id = actor.user_id or None
     session.flush()
     for other in others:
-        audit.record(
-            session,
-            actor,
-            audit.UPDATE,
-            "collection_strategies",
-            other.id,
-            record_version=other.version,
-            changes={"active": (True, False)},
-        )
+        audit_change(session, actor, audit.UPDATE, other, {"active": (True, False)})
 
 
 def _check_name(name: Any) -> str:
@@ -492,22 +472,18 @@ def save_strategy(
             raise ValidationFailed(
                 [FieldProblem("name", "another strategy already has this name", value=text)]
             )
-        now = utcnow()
+        if activate:
+            # Off first: the unique index allows one active row at any moment of the flush.
+            _deactivate_others(session, actor, strategy_id or 0)
         if strategy_id is None:
-            row = CollectionStrategy(
-                name=text,
-                rules=value,
-                active=activate,
-                updated_at=now,
-                updated_by_id=actor.user_id or None,
-            )
+            row = CollectionStrategy()
             session.add(row)
             before: dict[str, Any] = {"name": None, "rules": None, "active": None}
         else:
             row = _locked(session, strategy_id, expected_version)
             before = {"name": row.name, "rules": row.rules, "active": row.active}
-            row.name, row.rules, row.active = text, value, row.active or activate
-            row.updated_at, row.updated_by_id = now, actor.user_id or None
+        row.name, row.rules, row.active = text, value, bool(row.active) or activate
+        row.updated_at, row.updated_by_id = utcnow(), actor.user_id or None
         try:
             session.flush()
         except IntegrityError:  # a concurrent save of the same name won the race
@@ -517,17 +493,8 @@ def save_strategy(
         after = {"name": row.name, "rules": row.rules, "active": row.active}
         changes = {k: (before[k], after[k]) for k in after if before[k] != after[k]}
         if changes:
-            audit.record(
-                session,
-                actor,
-                audit.CREATE if strategy_id is None else audit.UPDATE,
-                "collection_strategies",
-                row.id,
-                record_version=row.version,
-                changes=changes,
-            )
-        if row.active:
-            _deactivate_others(session, actor, row.id)
+            action = audit.CREATE if strategy_id is None else audit.UPDATE
+            audit_change(session, actor, action, row, changes)
         return Strategy(row.id, row.name, checked, row.active, row.version)
 
 
@@ -537,19 +504,12 @@ def activate(db: Database, actor: Actor, strategy_id: int, expected_version: int
     with db.write() as session:
         row = _locked(session, strategy_id, expected_version)
         if not row.active:
+            # Off first: the unique index allows one active row at any moment of the flush.
+            _deactivate_others(session, actor, row.id)
             row.active = True
             row.updated_at, row.updated_by_id = utcnow(), actor.user_id or None
             session.flush()
-            audit.record(
-                session,
-                actor,
-                audit.UPDATE,
-                "collection_strategies",
-                row.id,
-                record_version=row.version,
-                changes={"active": (False, True)},
-            )
-        _deactivate_others(session, actor, row.id)
+            audit_change(session, actor, audit.UPDATE, row, {"active": (False, True)})
         return _strategy(row)
 
 
@@ -565,15 +525,8 @@ def delete_strategy(db: Database, actor: Actor, strategy_id: int, expected_versi
     actor.require(Permission.MANAGE_STRATEGIES)
     with db.write() as session:
         row = _locked(session, strategy_id, expected_version)
-        audit.record(
-            session,
-            actor,
-            audit.DELETE,
-            "collection_strategies",
-            row.id,
-            record_version=row.version,
-            changes={"name": (row.name, None), "rules": (row.rules, None)},
-        )
+        changes = {"name": (row.name, None), "rules": (row.rules, None)}
+        audit_change(session, actor, audit.DELETE, row, changes)
         session.delete(row)
 
 

@@ -60,14 +60,15 @@ def round_ratio(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
 
 
-def _ratio(numerator: Decimal, denominator: Decimal, factor: Decimal | int) -> Decimal | None:
+def ratio(numerator: Decimal, denominator: Decimal, factor: Decimal | int) -> Decimal | None:
     """numerator / denominator × factor, unrounded; None when the denominator is zero."""
     if denominator == 0:
         return None
     return numerator * Decimal(factor) / denominator
 
 
-def _money(value: Decimal | None) -> Decimal:
+def money_or_zero(value: Decimal | None) -> Decimal:
+    """A SQL sum of money as the figures show it: an empty sum (NULL) is 0.00."""
     return ZERO if value is None else value
 
 
@@ -107,7 +108,7 @@ def ar_at(
         stmt = select(rows.c.currency, *columns).group_by(rows.c.currency)
         for currency, *values in session.execute(stmt):
             for k, as_of in enumerate(group):
-                total, current = _money(values[2 * k]), _money(values[2 * k + 1])
+                total, current = money_or_zero(values[2 * k]), money_or_zero(values[2 * k + 1])
                 if total or current:
                     result[as_of][currency] = (total, current)
     return result
@@ -133,14 +134,17 @@ def credit_sales_by_currency(session: Session, date_from: date, date_to: date) -
         )
         .group_by(Invoice.currency)
     )
-    return {cur: _money(total) for cur, total in session.execute(stmt)}
+    return {cur: money_or_zero(total) for cur, total in session.execute(stmt)}
 
 
-def disputed_by_currency(session: Session, as_of: date) -> dict[str, Decimal]:
-    """The disputed amounts of the disputes open at D (opened by D and not resolved by D; a
-    dispute with no resolution date counts while its status is open or in review), each item's
-    capped at its open amount at D: a dispute raised before a partial payment can cover more
-    than is still owed, and what is disputed is never more than what is open."""
+def disputed_rows(as_of: date) -> Any:
+    """A subquery of the invoices disputed at D (customer_id, currency, due_date, amount): the
+    disputes open at D (opened by D and not resolved by D; a dispute with no resolution date
+    counts while its status is open or in review), their items' disputed amounts per invoice
+    issued by D, each capped at the invoice's open amount at D: a dispute raised before a
+    partial payment can cover more than is still owed, and what is disputed is never more than
+    what is open. Grouped by currency it is the KPIs' disputed amount; by customer or due date,
+    a portfolio's (collector_results)."""
     open_at = and_(
         Dispute.opened_on <= as_of,
         or_(
@@ -157,14 +161,25 @@ def disputed_by_currency(session: Session, as_of: date) -> dict[str, Decimal]:
     )
     still_open = open_at_expression(as_of)
     capped = case((per_item.c.d < still_open, per_item.c.d), else_=still_open)
-    stmt = (
-        select(Invoice.currency, func.sum(type_coerce(capped, Money())))
+    return (
+        select(
+            Invoice.customer_id.label("customer_id"),
+            Invoice.currency.label("currency"),
+            Invoice.due_date.label("due_date"),
+            type_coerce(capped, Money()).label("amount"),
+        )
         .select_from(per_item)
         .join(Invoice, Invoice.id == per_item.c.invoice_id)
         .where(Invoice.issue_date <= as_of)
-        .group_by(Invoice.currency)
+        .subquery("disputed_rows")
     )
-    return {cur: _money(total) for cur, total in session.execute(stmt)}
+
+
+def disputed_by_currency(session: Session, as_of: date) -> dict[str, Decimal]:
+    """The disputed amount at D per currency (see `disputed_rows`)."""
+    rows = disputed_rows(as_of)
+    stmt = select(rows.c.currency, func.sum(rows.c.amount)).group_by(rows.c.currency)
+    return {cur: money_or_zero(total) for cur, total in session.execute(stmt)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,13 +289,13 @@ def compute_kpis(
 ) -> Kpis:
     """The ratios from the exact sums (pure arithmetic, rounded once at the end)."""
     days = (date_to - date_from).days + 1
-    dso = _ratio(ar_total, credit_sales, days)
-    best = _ratio(ar_current, credit_sales, days)
+    dso = ratio(ar_total, credit_sales, days)
+    best = ratio(ar_current, credit_sales, days)
     add = None if dso is None or best is None else dso - best
-    cei = _ratio(
+    cei = ratio(
         ar_opening + credit_sales - ar_total, ar_opening + credit_sales - ar_current, HUNDRED
     )
-    overdue = _ratio(ar_total - ar_current, ar_total, HUNDRED)
+    overdue = ratio(ar_total - ar_current, ar_total, HUNDRED)
     return Kpis(
         currency,
         date_from,
@@ -345,10 +360,11 @@ def currencies(db: Database, actor: Actor) -> list[str]:
     """The portfolio's currencies, the most customers first: the dashboard's currency choice."""
     actor.require(Permission.VIEW_REPORTS)
     with reading(db) as session:
-        return _currencies(session)
+        return currencies_in_session(session)
 
 
-def _currencies(session: Session) -> list[str]:
+def currencies_in_session(session: Session) -> list[str]:
+    """`currencies` in the caller's session."""
     count = func.count(Customer.id)
     stmt = (
         select(Customer.currency)
@@ -356,6 +372,13 @@ def _currencies(session: Session) -> list[str]:
         .order_by(count.desc(), Customer.currency)
     )
     return list(session.scalars(stmt))
+
+
+def default_currency_in_session(session: Session) -> str:
+    """The currency reported when none is chosen and the figures do not decide: the one most
+    customers have, EUR in an empty database (there is no department reporting currency)."""
+    known = currencies_in_session(session)
+    return known[0] if known else DEFAULT_CURRENCY
 
 
 def _pick(
@@ -373,8 +396,7 @@ def _pick(
     if by_currency:
         only = next(iter(by_currency))
         return only, by_currency[only]
-    known = _currencies(session)
-    return (known[0] if known else DEFAULT_CURRENCY), None
+    return default_currency_in_session(session), None
 
 
 def kpis(
@@ -416,7 +438,7 @@ class DsoPoint:
     dso: Decimal | None
 
 
-def _month_ends(as_of: date, months: int) -> list[tuple[date, date]]:
+def last_months(as_of: date, months: int) -> list[tuple[date, date]]:
     """The last `months` calendar months, oldest first; the newest ends at `as_of`."""
     periods = []
     for start, end in month_periods_back(as_of):
@@ -438,7 +460,7 @@ def dso_series(
     else the portfolio's only one."""
     actor.require(Permission.VIEW_REPORTS)
     as_of = as_of or date.today()
-    periods = _month_ends(as_of, months)
+    periods = last_months(as_of, months)
     with reading(db) as session:
         sales_by_month = [credit_sales_by_currency(session, s, e) for s, e in periods]
         ars = ar_at(session, [end for _, end in periods])
@@ -448,7 +470,7 @@ def dso_series(
         for (start, end), sales in zip(periods, sales_by_month, strict=True):
             month_sales = sales.get(chosen, ZERO)
             ar = ars[end].get(chosen, (ZERO, ZERO))[0]
-            dso = _ratio(ar, month_sales, (end - start).days + 1)
+            dso = ratio(ar, month_sales, (end - start).days + 1)
             points.append(DsoPoint(start, end, month_sales, ar, round_ratio(dso)))
         return points
 
@@ -519,8 +541,8 @@ def _top_overdue(session: Session, as_of: date, n: int) -> dict[str, list[Overdu
                 r.name,
                 r.collector,
                 r.currency,
-                _money(r.overdue),
-                _money(r.total),
+                money_or_zero(r.overdue),
+                money_or_zero(r.total),
             )
         )
     return result

@@ -1,13 +1,22 @@
 """Portfolios: which collector works which customer, by hand or by assignment rules.
 
 A rule gives its collector every customer matching all of its conditions (segment, region =
-country code, a customer-number range compared as text, a band of exposure); rules are tried in
-position order and the first match wins. A customer no rule matches keeps the collector it has:
-rules give customers to collectors and never take one away without giving it to another, so an
-incomplete rule set cannot empty portfolios.
+country code, a customer-number range compared as text, a currency, a balance band); rules are
+tried in position order and the first match wins. A customer no rule matches keeps the collector
+it has: rules give customers to collectors and never take one away without giving it to another,
+so an incomplete rule set cannot empty portfolios.
+
+A balance band is money in one currency, so a rule with a band names its currency and matches
+only customers whose currency that is: "balance ≥ 100,000 EUR" must not catch a customer owing
+SEK 100,000. The balance is what the customer owes today: open invoices − open credit notes −
+unapplied cash, in that currency (the domain's balance, not exposure, which also counts open
+orders). A rule may name a currency without a band: every customer in that currency.
 
 At 200,000 customers applying the rules is set-based SQL: one CASE (a WHEN per rule, in order)
-computes every customer's collector, and one UPDATE writes the customers it changes. Each changed
+computes every customer's collector, and one UPDATE writes the customers it changes. When a rule
+has a band, the balances come from two grouped subqueries over the partial indexes of open items
+and unapplied cash (ix_invoices_open_items, ix_payments_unapplied: only the ~15 % of items still
+open), joined to the customers by id and currency. Each changed
 customer gets an audit row (its "collector" field, as the customer form records it), written
 with one bulk insert; the customer's version moves, so someone editing it meanwhile gets a
 conflict instead of silently undoing the assignment.
@@ -28,33 +37,41 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    false,
     func,
     insert,
     literal,
+    literal_column,
     null,
     select,
     true,
+    type_coerce,
     update,
 )
 from sqlalchemy.orm import Session, aliased
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.bulk import Same, bulk_insert_columns
-from o2c_desktop.db.types import MONEY_MAX, MONEY_SCALE
-from o2c_desktop.errors import (
-    ConflictDetails,
-    ConflictError,
-    FieldProblem,
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,
+from o2c_desktop.db.types import MONEY_MAX, MONEY_SCALE, Money
+from o2c_desktop.errors import FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from o2c_desktop.models import (
+    AssignmentRule,
+    AuditEntry,
+    Customer,
+    Invoice,
+    Payment,
+    Role,
+    User,
+    UserRole,
 )
-from o2c_desktop.models import AssignmentRule, AuditEntry, Customer, Role, User, UserRole
 from o2c_desktop.models.base import UTCDateTime, utcnow
-from o2c_desktop.money import decimals_of, parse_amount
+from o2c_desktop.models.ledger import CREDIT_NOTE
+from o2c_desktop.money import decimals_of, is_currency, parse_amount
 from o2c_desktop.services import audit, users
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.customer_fields import countries
+from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
 
 _CHUNK = 1000  # customer ids per statement in a hand assignment
 _MAX_SEGMENT, _MAX_NUMBER = 40, 32
@@ -65,9 +82,13 @@ _RULE_FIELDS = (
     "region",
     "number_from",
     "number_to",
+    "currency",
     "balance_min",
     "balance_max",
 )
+# A literal zero, not a bound parameter: SQLite uses a partial index (open items, unapplied cash)
+# only when the query repeats its WHERE term exactly.
+_ZERO = literal_column("0")
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,7 @@ class RuleRow:
     region: str | None
     number_from: str | None
     number_to: str | None
+    currency: str | None
     balance_min: Decimal | None
     balance_max: Decimal | None
     version: int
@@ -116,7 +138,7 @@ def collectors(db: Database) -> list[tuple[int, str]]:
 
 
 def _active_collector(session: Session, user_id: object) -> User | None:
-    if not isinstance(user_id, int) or isinstance(user_id, bool):
+    if not is_whole(user_id):
         return None
     return session.scalar(
         select(User)
@@ -140,19 +162,7 @@ def _check_collector(session: Session, collector_id: object, problems: list[Fiel
 
 
 def _rule_row(rule: AssignmentRule, collector: str) -> RuleRow:
-    return RuleRow(
-        id=rule.id,
-        position=rule.position,
-        collector_id=rule.collector_id,
-        collector=collector,
-        segment=rule.segment,
-        region=rule.region,
-        number_from=rule.number_from,
-        number_to=rule.number_to,
-        balance_min=rule.balance_min,
-        balance_max=rule.balance_max,
-        version=rule.version,
-    )
+    return view_of(RuleRow, rule, collector=collector)
 
 
 def _ordered_rules(session: Session) -> list[AssignmentRule]:
@@ -184,7 +194,7 @@ def _text(value: object, name: str, limit: int, problems: list[FieldProblem]) ->
 
 
 def _limit(value: object, name: str, problems: list[FieldProblem]) -> Decimal | None:
-    """A balance bound: an exact amount of zero or more (exposure is never compared to a
+    """A balance bound: an exact amount of zero or more (a balance is never compared to a
     float)."""
     if value is None or value == "":
         return None
@@ -205,6 +215,20 @@ def _limit(value: object, name: str, problems: list[FieldProblem]) -> Decimal | 
     else:
         return amount
     return None
+
+
+def _currency(value: object, problems: list[FieldProblem]) -> str | None:
+    """The rule's currency: an ISO code (upper-cased), or None."""
+    text = _text(value, "currency", 3, problems)
+    if text is None:
+        return None
+    code = text.upper()
+    if not is_currency(code):
+        problems.append(
+            FieldProblem("currency", "not an ISO currency code (EUR, USD …)", value=code)
+        )
+        return None
+    return code
 
 
 def _rule_values(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
@@ -234,9 +258,19 @@ def _rule_values(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     low, high = values["balance_min"], values["balance_max"]
     if low is not None and high is not None and low > high:
         problems.append(FieldProblem("balance_max", f"less than balance_min {low:f}"))
+    values["currency"] = _currency(raw["currency"], problems)
+    has_band = raw["balance_min"] not in (None, "") or raw["balance_max"] not in (None, "")
+    if has_band and values["currency"] is None and not any(p.field == "currency" for p in problems):
+        problems.append(
+            FieldProblem(
+                "currency",
+                "required with a balance band: the band's amounts are in one currency (EUR, "
+                "SEK …) and the rule matches only customers in it",
+            )
+        )
     position = raw["position"]
     if position is not None:
-        if not isinstance(position, int) or isinstance(position, bool) or position < 1:
+        if not is_whole(position) or position < 1:
             problems.append(FieldProblem("position", "a whole number from 1", value=str(position)))
         else:
             values["position"] = position
@@ -245,14 +279,20 @@ def _rule_values(session: Session, raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _rule_conflict(session: Session, rule: AssignmentRule, expected_version: int) -> ConflictError:
-    since = audit.changes_since(session, "assignment_rules", rule.id, expected_version)
-    who, at, values = since or ("another user", rule.updated_at, {})
-    return ConflictError(
-        ConflictDetails(
-            "Assignment rule", f"#{rule.position}", who, f"{at:%Y-%m-%d %H:%M} UTC", values
+def _locked_rule(session: Session, rule_id: int, expected_version: int) -> AssignmentRule | None:
+    """The rule, locked for the change, if it still exists; a conflict when it changed since
+    the user's `expected_version`."""
+    rule = session.get(AssignmentRule, rule_id, with_for_update=True)
+    if rule is not None and rule.version != expected_version:
+        raise stale_version_conflict(
+            session,
+            rule,
+            expected_version,
+            what="Assignment rule",
+            name=f"#{rule.position}",
+            changed_at=rule.updated_at,
         )
-    )
+    return rule
 
 
 def save_rule(
@@ -265,15 +305,18 @@ def save_rule(
     region: str | None = None,
     number_from: str | None = None,
     number_to: str | None = None,
+    currency: str | None = None,
     balance_min: Decimal | int | str | None = None,
     balance_max: Decimal | int | str | None = None,
     position: int | None = None,
     expected_version: int | None = None,
 ) -> RuleRow:
     """Create (rule_id None) or update a rule. A condition left None matches every customer; a
-    rule without conditions is a catch-all. A new rule without a position goes last; an edited
-    one keeps its place. Positions are sort keys, not ranks: equal positions try the older rule
-    first. Updating needs the version the user edited (`expected_version`)."""
+    rule without conditions is a catch-all. A balance band needs its currency (ValidationFailed
+    naming "currency" without one); the rule then matches only customers in that currency. A
+    new rule without a position goes last; an edited one keeps its place. Positions are sort
+    keys, not ranks: equal positions try the older rule first. Updating needs the version the
+    user edited (`expected_version`)."""
     actor.require(Permission.MANAGE_STRATEGIES)
     raw = {
         "collector_id": collector_id,
@@ -281,6 +324,7 @@ def save_rule(
         "region": region,
         "number_from": number_from,
         "number_to": number_to,
+        "currency": currency,
         "balance_min": balance_min,
         "balance_max": balance_max,
         "position": position,
@@ -292,11 +336,9 @@ def save_rule(
         else:
             if expected_version is None:
                 raise ValueError("updating a rule needs the expected_version the user edited")
-            found = session.get(AssignmentRule, rule_id, with_for_update=True)
+            found = _locked_rule(session, rule_id, expected_version)
             if found is None:
                 raise NotFound(f"Assignment rule #{rule_id} was deleted by another user.")
-            if found.version != expected_version:
-                raise _rule_conflict(session, found, expected_version)
             rule = found
             before = {f: getattr(rule, f) for f in _RULE_FIELDS}
         values = _rule_values(session, raw)
@@ -312,14 +354,8 @@ def save_rule(
         rule.updated_by_id = actor.user_id or None
         session.add(rule)
         session.flush()
-        audit.record(
-            session,
-            actor,
-            audit.CREATE if rule_id is None else audit.UPDATE,
-            "assignment_rules",
-            rule.id,
-            record_version=rule.version,
-            changes=changes,
+        audit_change(
+            session, actor, audit.CREATE if rule_id is None else audit.UPDATE, rule, changes
         )
         return _rule_row(rule, _display_name(session, rule.collector_id))
 
@@ -332,28 +368,88 @@ def delete_rule(db: Database, actor: Actor, rule_id: int, expected_version: int)
     """Delete a rule (already gone: nothing to do). Customers keep their collectors."""
     actor.require(Permission.MANAGE_STRATEGIES)
     with db.write() as session:
-        rule = session.get(AssignmentRule, rule_id, with_for_update=True)
+        rule = _locked_rule(session, rule_id, expected_version)
         if rule is None:
             return
-        if rule.version != expected_version:
-            raise _rule_conflict(session, rule, expected_version)
-        audit.record(
-            session,
-            actor,
-            audit.DELETE,
-            "assignment_rules",
-            rule.id,
-            record_version=rule.version,
-            changes={
-                f: (getattr(rule, f), None) for f in _RULE_FIELDS if getattr(rule, f) is not None
-            },
-        )
+        stored = {f: getattr(rule, f) for f in _RULE_FIELDS}
+        changes = {f: (value, None) for f, value in stored.items() if value is not None}
+        audit_change(session, actor, audit.DELETE, rule, changes)
         session.delete(rule)
 
 
-def rule_condition(rule: AssignmentRule, dialect: str) -> Any:
+def _has_band(rule: AssignmentRule) -> bool:
+    return rule.balance_min is not None or rule.balance_max is not None
+
+
+@dataclass(frozen=True)
+class _Balances:
+    """Every customer's balance per currency, as two grouped subqueries: open items (invoices
+    less credit notes, `open_amount`) and unapplied cash. Each reads only its partial index
+    (`<> 0` with a literal zero, which SQLite needs to pick the index), and neither touches the
+    customers: they are outer-joined to them on customer and currency."""
+
+    items: Any
+    cash: Any
+
+    @classmethod
+    def build(cls) -> _Balances:
+        signed = case(
+            (Invoice.kind == CREDIT_NOTE, -Invoice.open_amount), else_=Invoice.open_amount
+        )
+        items = (
+            select(
+                Invoice.customer_id.label("customer_id"),
+                Invoice.currency.label("currency"),
+                func.sum(signed).label("amount"),
+            )
+            .where(Invoice.open_amount != _ZERO)
+            .group_by(Invoice.customer_id, Invoice.currency)
+            .subquery("open_items")
+        )
+        cash = (
+            select(
+                Payment.customer_id.label("customer_id"),
+                Payment.currency.label("currency"),
+                func.sum(Payment.unapplied_amount).label("amount"),
+            )
+            .where(Payment.unapplied_amount != _ZERO)
+            .group_by(Payment.customer_id, Payment.currency)
+            .subquery("unapplied")
+        )
+        return cls(items, cash)
+
+    def join(self, query: Select[Any]) -> Select[Any]:
+        """`query` (over the customers) with each customer's sums in its own currency."""
+        return query.outerjoin(
+            self.items,
+            and_(
+                self.items.c.customer_id == Customer.id,
+                self.items.c.currency == Customer.currency,
+            ),
+        ).outerjoin(
+            self.cash,
+            and_(
+                self.cash.c.customer_id == Customer.id,
+                self.cash.c.currency == Customer.currency,
+            ),
+        )
+
+    @property
+    def balance(self) -> Any:
+        """A customer's balance in its currency: open items − unapplied cash (0 when none)."""
+        return type_coerce(
+            func.coalesce(self.items.c.amount, 0) - func.coalesce(self.cash.c.amount, 0), Money()
+        )
+
+
+def rule_condition(rule: AssignmentRule, dialect: str, balance: Any = None) -> Any:
     """SQL true for the customers a rule matches. Numbers compare as text in byte order on both
-    engines (SQLite does; PostgreSQL would use the database's locale without COLLATE "C")."""
+    engines (SQLite does; PostgreSQL would use the database's locale without COLLATE "C").
+
+    A balance band compares `balance` (the customer's balance in its own currency, from
+    `_Balances`; required when the rule has a band) and holds only for customers in the rule's
+    currency, so amounts in different currencies are never compared. A band without a currency
+    (saved before currencies were required) matches nobody rather than mixing currencies."""
     number = Customer.number.collate("C") if dialect == "postgresql" else Customer.number
     terms: list[Any] = []
     if rule.segment is not None:
@@ -364,37 +460,43 @@ def rule_condition(rule: AssignmentRule, dialect: str) -> Any:
         terms.append(number >= rule.number_from)
     if rule.number_to is not None:
         terms.append(number <= rule.number_to)
-    if rule.balance_min is not None:
-        terms.append(Customer.exposure >= rule.balance_min)
-    if rule.balance_max is not None:
-        terms.append(Customer.exposure <= rule.balance_max)
+    if rule.currency is not None:
+        terms.append(Customer.currency == rule.currency)
+    if _has_band(rule):
+        if rule.currency is None:
+            return false()
+        if balance is None:
+            raise ValueError("a rule with a balance band needs the customers' balances")
+        if rule.balance_min is not None:
+            terms.append(balance >= rule.balance_min)
+        if rule.balance_max is not None:
+            terms.append(balance <= rule.balance_max)
     return and_(*terms) if terms else true()
 
 
-def _rules_target(rules: Sequence[AssignmentRule], dialect: str) -> Any:
+def _rules_target(rules: Sequence[AssignmentRule], dialect: str, balance: Any = None) -> Any:
     """Each customer's collector under the rules: the first matching rule's, else its own."""
     return case(
         *[
-            (rule_condition(rule, dialect), cast(literal(rule.collector_id), Integer))
+            (rule_condition(rule, dialect, balance), cast(literal(rule.collector_id), Integer))
             for rule in rules
         ],
         else_=Customer.collector_id,
     )
 
 
-def _changes(target: Any, *where: Any) -> Any:
+def _changes(target: Any, *where: Any, balances: _Balances | None = None) -> Any:
     """The customers whose collector would change to `target`: id, old and new collector, and
-    the version before the change."""
-    return (
-        select(
-            Customer.id.label("id"),
-            Customer.collector_id.label("old"),
-            target.label("new"),
-            Customer.version.label("version"),
-        )
-        .where(*where)
-        .subquery("changes")
-    )
+    the version before the change. `balances`: joined in for a target that compares them."""
+    query = select(
+        Customer.id.label("id"),
+        Customer.collector_id.label("old"),
+        target.label("new"),
+        Customer.version.label("version"),
+    ).select_from(Customer)
+    if balances is not None:
+        query = balances.join(query)
+    return query.where(*where).subquery("changes")
 
 
 def _changed(changes: Any) -> Select[Any]:
@@ -402,11 +504,15 @@ def _changed(changes: Any) -> Select[Any]:
 
 
 def _rules_changes(session: Session, dialect: str, only_unassigned: bool) -> Any | None:
+    """The changes the rules make, or None without rules. The balances are summed only when
+    some rule has a band (and then once for every rule, in the same statement)."""
     rules = _ordered_rules(session)
     if not rules:
         return None
     where = [Customer.collector_id.is_(None)] if only_unassigned else []
-    return _changes(_rules_target(rules, dialect), *where)
+    balances = _Balances.build() if any(_has_band(r) and r.currency for r in rules) else None
+    balance = balances.balance if balances is not None else None
+    return _changes(_rules_target(rules, dialect, balance), *where, balances=balances)
 
 
 def preview_rules(
@@ -535,7 +641,7 @@ def assign(
     Refuses, writing nothing, when a chosen customer no longer exists."""
     actor.require(Permission.ASSIGN_COLLECTOR)
     problems: list[FieldProblem] = []
-    ids = sorted({i for i in customer_ids if isinstance(i, int) and not isinstance(i, bool)})
+    ids = sorted({i for i in customer_ids if is_whole(i)})
     if len(ids) != len(set(customer_ids)):
         problems.append(FieldProblem("customers", "customer ids must be whole numbers"))
     with db.write() as session:

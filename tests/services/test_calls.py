@@ -1,5 +1,6 @@
 """Logging calls: every outcome, the promise or dispute a call produces, the timeline entry and
-audit rows, the portfolio rule, and validation that names each field and writes nothing."""
+audit rows, the portfolio rule, the claim a call takes (refused while someone else works the
+customer), and validation that names each field and writes nothing."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import NotFound, PermissionDenied, ValidationFailed
-from o2c_desktop.models import Activity, AuditEntry, Call, Dispute, Promise, PromiseItem, Role
+from o2c_desktop.models import (
+    Activity,
+    AuditEntry,
+    Call,
+    CollectionClaim,
+    Dispute,
+    Promise,
+    PromiseItem,
+    Role,
+)
+from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.collections import CALL_OUTCOMES
-from o2c_desktop.services import activities, calls, contacts, customers, disputes, ledger
+from o2c_desktop.services import activities, calls, claims, contacts, customers, disputes, ledger
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.calls import OUTCOME_LABELS, DisputeInput, PromiseInput
 from tests.conftest import add_user
@@ -183,24 +194,16 @@ def test_dispute_the_ledger_refuses_writes_nothing(
     db: Database, collector: Actor, book: dict[str, Any]
 ) -> None:
     cid, a = book["cid"], book["a"]
+
+    def log_dispute(amount: str, **kw: Any) -> None:
+        dispute = DisputeInput(((a, Decimal(amount)),), "pricing")
+        calls.log_call(db, collector, cid, "dispute", dispute=dispute, **kw)
+
     with pytest.raises(ValidationFailed) as exc:
-        calls.log_call(
-            db,
-            collector,
-            cid,
-            "dispute",
-            dispute=DisputeInput(((a, Decimal("1000.01")),), "pricing"),
-        )
+        log_dispute("1000.01")
     assert "more than invoice A-1's open amount" in exc.value.for_field("amount")[0]
     with pytest.raises(ValidationFailed) as exc:
-        calls.log_call(
-            db,
-            collector,
-            cid,
-            "dispute",
-            follow_up_on=TODAY - timedelta(days=1),
-            dispute=DisputeInput(((a, Decimal("10")),), "pricing"),
-        )
+        log_dispute("10", follow_up_on=TODAY - timedelta(days=1))
     assert exc.value.for_field("follow_up_on") == [f"before the day of the call ({TODAY})"]
     assert _count(db, Dispute) == 0
     assert _count(db, Call) == 0
@@ -221,11 +224,78 @@ def test_collectors_log_calls_only_for_their_own_portfolio(
         calls.log_call(db, clerk, anns, "no_answer")
     assert _count(db, Call) == 0
     calls.log_call(db, ann, anns, "no_answer")
+    claims.release(db, ann, anns)  # done with the customer: free for someone else
     calls.log_call(db, manager, anns, "left_message")  # sees every portfolio
     calls.log_call(db, collector, book["cid"], "reached")
     assert [r.user for r in calls.recent_calls(db, collector, anns)] == ["Maria", "Ann"]
     with pytest.raises(NotFound):
         calls.log_call(db, manager, 999_999, "no_answer")
+
+
+def _set_lease(db: Database, customer_id: int, **values: Any) -> None:
+    """Move a claim's times (a lease that ran out, one taken long ago)."""
+    with db.write() as session:
+        session.execute(
+            update(CollectionClaim)
+            .where(CollectionClaim.customer_id == customer_id)
+            .values(**values)
+        )
+
+
+def test_a_call_is_refused_while_someone_else_works_the_customer(
+    db: Database, collector: Actor, manager: Actor, book: dict[str, Any]
+) -> None:
+    cid = book["cid"]
+    assert claims.claim(db, manager, cid)  # Maria is on the phone with them
+    since = utcnow() - timedelta(minutes=3)
+    _set_lease(db, cid, claimed_at=since)
+    held = claims.lease_of(db, cid)
+    promise = PromiseInput(Decimal("100.00"), TODAY + timedelta(days=3), (book["a"],))
+    with pytest.raises(claims.ClaimedByOther) as exc:
+        calls.log_call(db, collector, cid, "promise", notes="will pay", promise=promise)
+    assert str(exc.value) == (
+        f"Maria is working this customer (since {since.astimezone():%H:%M}); try again later."
+    )
+    assert (exc.value.holder, exc.value.customer_id) == ("Maria", cid)
+    # Nothing written, and Maria's lease is as it was.
+    assert _count(db, Call) == 0
+    assert _count(db, Promise) == 0
+    assert _count(db, Activity, Activity.kind == "call") == 0
+    assert _count(db, AuditEntry, AuditEntry.table_name.in_(("calls", "promises"))) == 0
+    assert claims.lease_of(db, cid) == held
+    # Refused even when the input is wrong too: who holds the customer is what matters.
+    with pytest.raises(claims.ClaimedByOther):
+        calls.log_call(db, collector, cid, "sang")
+
+
+def test_a_call_renews_the_callers_claim_or_takes_a_free_or_expired_one(
+    db: Database, collector: Actor, manager: Actor, book: dict[str, Any]
+) -> None:
+    cid = book["cid"]
+    # No claim: the call takes one.
+    assert claims.lease_of(db, cid) is None
+    calls.log_call(db, collector, cid, "no_answer")
+    lease = claims.lease_of(db, cid)
+    assert lease is not None and lease[0] == collector.user_id
+    # Her own claim, about to run out: the call renews it for the full lease.
+    _set_lease(db, cid, expires_at=utcnow() + timedelta(minutes=1))
+    calls.log_call(db, collector, cid, "reached")
+    renewed = claims.lease_of(db, cid)
+    assert renewed is not None and renewed[0] == collector.user_id
+    assert renewed[1] > utcnow() + timedelta(minutes=claims.DEFAULT_LEASE_MINUTES - 2)
+    # Maria's claim ran out (her client crashed): Colin's call takes the customer over.
+    claims.release(db, collector, cid)
+    assert claims.claim(db, manager, cid)
+    _set_lease(db, cid, expires_at=utcnow() - timedelta(seconds=1))
+    calls.log_call(db, collector, cid, "left_message")
+    taken = claims.lease_of(db, cid)
+    assert taken is not None and taken[0] == collector.user_id
+    assert [r.outcome for r in calls.recent_calls(db, collector, cid)] == [
+        "left_message",
+        "reached",
+        "no_answer",
+    ]
+    assert claims.claim(db, manager, cid) is False  # Colin holds it now
 
 
 def _problems(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:

@@ -104,6 +104,25 @@ def test_an_expired_claim_is_taken_over(db: Database, admin: Actor, manager: Act
     assert claims.claim(db, manager, cid) is False
 
 
+def test_hold_takes_renews_or_says_who_holds_the_customer(
+    db: Database, admin: Actor, manager: Actor, collector: Actor
+) -> None:
+    cid = _customer(db, admin, "C-1", "colin")
+    claims.hold(db, manager, cid)  # free: taken
+    with pytest.raises(claims.ClaimedByOther, match=r"^Maria is working this customer \(since "):
+        claims.hold(db, collector, cid)
+    claims.hold(db, manager, cid, minutes=30)  # her own: renewed
+    held = claims.lease_of(db, cid)
+    assert held is not None and held[0] == manager.user_id
+    _expire(db, cid)
+    claims.hold(db, collector, cid)  # ran out: taken over
+    assert claims.lease_of(db, cid)[0] == collector.user_id  # type: ignore[index]
+    other = _customer(db, admin, "C-2")
+    with pytest.raises(PermissionDenied):
+        claims.hold(db, collector, other)
+    assert claims.lease_of(db, other) is None
+
+
 def test_claims_check_rights_customer_and_lease(
     db: Database, admin: Actor, collector: Actor
 ) -> None:

@@ -30,6 +30,17 @@ def _audit_count(db: Database, record_id: int | None = None) -> int:
         return int(session.scalar(stmt) or 0)
 
 
+def _save_changed(
+    db: Database, manager: Actor, strategy: cs.Strategy, **changes: Any
+) -> cs.Strategy:
+    """Save the strategy again under its name, as version `strategy.version` saw it, with the
+    default rules changed as given."""
+    rules = dataclasses.replace(cs.DEFAULT_RULES, **changes)
+    return cs.save_strategy(
+        db, manager, strategy.id, strategy.name, rules, expected_version=strategy.version
+    )
+
+
 def test_default_rules_until_a_strategy_is_active(db: Database, manager: Actor) -> None:
     strategy = cs.active_strategy(db)
     assert (strategy.id, strategy.name, strategy.active, strategy.version) == (
@@ -163,14 +174,7 @@ def test_save_activate_and_exactly_one_active(db: Database, manager: Actor) -> N
     assert cs.active_strategy(db).id == second.id
 
     # Editing the active strategy keeps it active and bumps the version.
-    edited = cs.save_strategy(
-        db,
-        manager,
-        second.id,
-        "Calm",
-        dataclasses.replace(cs.DEFAULT_RULES, follow_up_due_points=99),
-        expected_version=now_active.version,
-    )
+    edited = _save_changed(db, manager, now_active, follow_up_due_points=99)
     assert (edited.active, edited.version, edited.rules.follow_up_due_points) == (True, 3, 99)
     assert cs.active_strategy(db).rules.follow_up_due_points == 99
 
@@ -190,14 +194,7 @@ def test_save_activate_and_exactly_one_active(db: Database, manager: Actor) -> N
 
 def test_stale_version_is_a_conflict_and_keeps_the_row(db: Database, manager: Actor) -> None:
     saved = cs.save_strategy(db, manager, None, "One", cs.DEFAULT_RULES)
-    cs.save_strategy(
-        db,
-        manager,
-        saved.id,
-        "One",
-        dataclasses.replace(cs.DEFAULT_RULES, limit_breach_points=1),
-        expected_version=saved.version,
-    )
+    _save_changed(db, manager, saved, limit_breach_points=1)
     with pytest.raises(ConflictError) as exc:
         cs.save_strategy(
             db, manager, saved.id, "One b", cs.DEFAULT_RULES, expected_version=saved.version

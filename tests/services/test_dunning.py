@@ -1,12 +1,13 @@
 """Dunning runs on SQLite and PostgreSQL: the proposal (highest level, disputes, promises,
-currencies, items already dunned), reviewing it, producing the letters (PDFs, levels recorded on
-the items, the customers' activity, audit), e-mail levels through a real SMTP server, and the
-levels' validation."""
+currencies, items already dunned, unapplied payments and credit notes netted), reviewing it,
+producing the letters (PDFs, levels recorded on the items, the customers' activity, audit),
+e-mail levels through a real SMTP server, one production pass at a time (two threads racing
+for a run, a pass taken over after its lease ran out), and the levels' validation (a fee in
+one currency)."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import ConflictError, O2CError, PermissionDenied, ValidationFailed
@@ -31,7 +32,6 @@ from o2c_desktop.models import (
     Invoice,
     StatementDelivery,
 )
-from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import (
     calls,
     contacts,
@@ -50,37 +50,43 @@ MIGRATION = Path(__file__).resolve().parents[2] / "migrations/versions/0005_coll
 
 
 def seed_levels(db: Database) -> None:
-    """The three levels migration 0005 seeds. The PostgreSQL fixture empties every table but
-    alembic_version and payment_terms between tests, seeded levels included, so they are put
-    back (with the migration's own texts) when missing."""
-    with db.write() as session:
-        if session.scalar(select(func.count()).select_from(DunningLevel)):
-            return
-        spec = importlib.util.spec_from_file_location("migration_0005", MIGRATION)
-        assert spec is not None and spec.loader is not None
-        migration = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(migration)
-        for level, name, days, template, fee in (
-            (1, "Friendly reminder", 7, migration.FRIENDLY, "0"),
-            (2, "Second reminder", 30, migration.SECOND, "0"),
-            (3, "Final notice", 60, migration.FINAL, "40.00"),
-        ):
-            session.add(
-                DunningLevel(
-                    level=level,
-                    name=name,
-                    days_past_due=days,
-                    template=template,
-                    channel="letter",
-                    fee=Decimal(fee),
-                    updated_at=utcnow(),
-                )
+    """The three levels migration 0005 seeds are there (the PostgreSQL fixture puts seeded rows
+    back after emptying the tables), the Final notice's fee in EUR."""
+    with db.read() as session:
+        levels = session.execute(
+            select(DunningLevel.level, DunningLevel.fee, DunningLevel.fee_currency).order_by(
+                DunningLevel.level
             )
+        ).all()
+    assert [tuple(r) for r in levels] == [
+        (1, Decimal("0"), None),
+        (2, Decimal("0"), None),
+        (3, Decimal("40.00"), "EUR"),
+    ]
 
 
 @pytest.fixture
 def levels(db: Database) -> None:
     seed_levels(db)
+
+
+def send_level_by_email(db: Database, actor: Actor, level: int) -> None:
+    """Switch one seeded level from letter to e-mail, all else as it is: the seeded levels are all
+    letters, and the e-mail path is what these tests are about."""
+    row = next(x for x in dunning.list_levels(db, actor) if x.level == level)
+    dunning.save_level(
+        db,
+        actor,
+        row.id,
+        level=level,
+        name=row.name,
+        days_past_due=row.days_past_due,
+        template=row.template,
+        channel="email",
+        fee=row.fee,
+        fee_currency=row.fee_currency,
+        expected_version=row.version,
+    )
 
 
 @dataclass
@@ -133,16 +139,18 @@ def _promise(
 
 
 def build_book(db: Database, actor: Actor) -> Book:
-    """Levels as seeded: 1 at 7 days, 2 at 30, 3 at 60 (fee 40.00). As of 2025-06-30:
+    """Levels as seeded: 1 at 7 days, 2 at 30, 3 at 60 (fee 40.00 EUR). As of 2025-06-30:
 
     D-100: items 5, 20 and 41 days overdue, one not yet due -> level 2, three items, 600.00
     D-200: its only item (90 days) disputed in full -> skipped for disputes
     D-250: 1000.00 at 46 days with 400.00 disputed, and a fully disputed item -> level 2, 600.00
     D-300: 36 days overdue, a promise open until 2025-07-08 -> skipped for the promise
     D-400: 36 days overdue, a promise broken on 2025-06-05 -> level 2
-    D-500: EUR 10 days, USD 71 days -> two letters: EUR level 1, USD level 3 with the fee
+    D-500: EUR 10 days, USD 71 days -> two letters: EUR level 1, USD level 3 (no fee: the
+           fee is in EUR)
     D-600: not yet due, and an invoice paid in full -> nothing
-    D-700: 36 days overdue, a promise kept (paid, on account) -> level 2
+    D-700: 600.00 36 days overdue, a promise kept (paid 300.00, on account) -> level 2 for the
+           300.00 left once the unapplied payment is netted
     """
     book = Book({}, {})
     for number in ("D-100", "D-200", "D-250", "D-300", "D-400", "D-500", "D-600", "D-700"):
@@ -210,20 +218,21 @@ def by_key(proposal: dunning.RunProposal) -> dict[tuple[str, str], dunning.Lette
     return {(x.number, x.currency): x for x in proposal.letters}
 
 
+NONE = Decimal("0.00")
 EXPECTED = {
-    # (customer, currency): (level, level name, overdue, items, fee)
-    ("D-100", "EUR"): (2, "Second reminder", Decimal("600.00"), 3, Decimal("0.00")),
-    ("D-250", "EUR"): (2, "Second reminder", Decimal("600.00"), 1, Decimal("0.00")),
-    ("D-400", "EUR"): (2, "Second reminder", Decimal("800.00"), 1, Decimal("0.00")),
-    ("D-500", "EUR"): (1, "Friendly reminder", Decimal("150.00"), 1, Decimal("0.00")),
-    ("D-500", "USD"): (3, "Final notice", Decimal("1200.00"), 1, Decimal("40.00")),
-    ("D-700", "EUR"): (2, "Second reminder", Decimal("600.00"), 1, Decimal("0.00")),
+    # (customer, currency): (level, level name, net overdue, items, fee, credits netted)
+    ("D-100", "EUR"): (2, "Second reminder", Decimal("600.00"), 3, NONE, NONE),
+    ("D-250", "EUR"): (2, "Second reminder", Decimal("600.00"), 1, NONE, NONE),
+    ("D-400", "EUR"): (2, "Second reminder", Decimal("800.00"), 1, NONE, NONE),
+    ("D-500", "EUR"): (1, "Friendly reminder", Decimal("150.00"), 1, NONE, NONE),
+    ("D-500", "USD"): (3, "Final notice", Decimal("1200.00"), 1, NONE, NONE),
+    ("D-700", "EUR"): (2, "Second reminder", Decimal("300.00"), 1, NONE, Decimal("300.00")),
 }
 
 
 def summary(proposal: dunning.RunProposal) -> dict[tuple[str, str], tuple]:
     return {
-        key: (x.level, x.level_name, x.overdue, x.item_count, x.fee)
+        key: (x.level, x.level_name, x.overdue, x.item_count, x.fee, x.credits)
         for key, x in by_key(proposal).items()
     }
 
@@ -374,9 +383,12 @@ def test_produce_writes_the_letters_and_records_the_levels(
     assert "totalling 600.00 EUR" in text and "EUR 600.00" in text
     assert "A-1" in text and "A-3" in text and "A-4" not in text
     final = pdf_text(tmp_path / "D-500-2025-06-30-reminder-3-USD.pdf")
-    assert "Final notice" in final and "Reminder fee" in final and "40.00" in final
-    assert "USD 1,240.00" in final  # total due = overdue + fee
+    assert "Final notice" in final and "Reminder fee" not in final  # the fee is in EUR
+    assert "USD 1,200.00" in final
     assert "Dear Sir or Madam," in final  # no contact
+    netted = pdf_text(tmp_path / "D-700-2025-06-30-reminder-2-EUR.pdf")
+    assert "Less unapplied payments/credits" in netted and "-300.00" in netted
+    assert "Net amount due" in netted and "EUR 300.00" in netted
 
     with db.read() as session:
         run = session.get(DunningRun, proposal.run_id)
@@ -438,9 +450,7 @@ def test_produce_writes_the_letters_and_records_the_levels(
     # ...until an item climbs a level: A-1 reaches level 1 on 2025-07-02, and D-100's letter
     # lists all its overdue items again, at its highest level.
     later = summary(dunning.preview_run(db, admin, date(2025, 7, 2)))
-    assert later == {
-        ("D-100", "EUR"): (2, "Second reminder", Decimal("600.00"), 3, Decimal("0.00"))
-    }
+    assert later == {("D-100", "EUR"): (2, "Second reminder", Decimal("600.00"), 3, NONE, NONE)}
 
 
 def test_letters_left_out_are_not_produced(
@@ -524,19 +534,7 @@ def test_an_email_level_sends_the_letter_and_logs_it(
 ) -> None:
     box, port = mailbox
     mail_settings.save_mail_settings(db, admin, plain_settings(port))
-    second = next(x for x in dunning.list_levels(db, admin) if x.level == 2)
-    dunning.save_level(
-        db,
-        admin,
-        second.id,
-        level=2,
-        name=second.name,
-        days_past_due=second.days_past_due,
-        template=second.template,
-        channel="email",
-        fee=second.fee,
-        expected_version=second.version,
-    )
+    send_level_by_email(db, admin, 2)
     proposal = dunning.propose_run(db, admin, AS_OF)
     assert by_key(proposal)[("D-100", "EUR")].recipient == "ap@d100.example"
     result = dunning.produce_run(db, admin, proposal.run_id, tmp_path)
@@ -603,25 +601,18 @@ def test_an_email_level_sends_the_letter_and_logs_it(
 def test_email_letters_without_an_smtp_server_are_refused_up_front(
     db: Database, admin: Actor, book: Book, tmp_path: Path
 ) -> None:
-    first = next(x for x in dunning.list_levels(db, admin) if x.level == 1)
-    dunning.save_level(
-        db,
-        admin,
-        first.id,
-        level=1,
-        name=first.name,
-        days_past_due=first.days_past_due,
-        template=first.template,
-        channel="email",
-        fee="0",
-        expected_version=first.version,
-    )
+    send_level_by_email(db, admin, 1)
     proposal = dunning.propose_run(db, admin, AS_OF)
     with pytest.raises(O2CError, match=r"1 letter.* go out by e-mail, but no SMTP server"):
         dunning.produce_run(db, admin, proposal.run_id, tmp_path / "out")
     assert not list((tmp_path / "out").glob("*.pdf"))
     with db.read() as session:
-        assert session.get(DunningRun, proposal.run_id).status == "proposed"
+        run = session.get(DunningRun, proposal.run_id)
+        # The failed pass ended its lease: producing again is refused for the same reason,
+        # not as "being produced".
+        assert (run.status, run.producer_id, run.producing_until) == ("proposed", None, None)
+    with pytest.raises(O2CError, match="no SMTP server"):
+        dunning.produce_run(db, admin, proposal.run_id, tmp_path / "out")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,6 +628,7 @@ def _level(db: Database, actor: Actor, level_id: int | None = None, **changes: o
         "template": "Dear {contact_name}, {overdue} is {level_name}. {company_name}",
         "channel": "letter",
         "fee": "75.50",
+        "fee_currency": "EUR",
         **changes,
     }
     return dunning.save_level(db, actor, level_id, **values)  # type: ignore[arg-type]
@@ -681,6 +673,11 @@ def test_levels_are_seeded_created_changed_and_deleted(
         ({"fee": "-1"}, "fee", "must be 0 or more"),
         ({"fee": "1.234"}, "fee", "at most two decimals"),
         ({"fee": "lots"}, "fee", "not an amount"),
+        ({"fee_currency": None}, "fee_currency", "choose the fee's currency"),
+        ({"fee_currency": " "}, "fee_currency", "choose the fee's currency"),
+        ({"fee_currency": "EUD"}, "fee_currency", "not a known currency code"),
+        ({"fee_currency": 978}, "fee_currency", "a currency code such as EUR"),
+        ({"fee": "40.50", "fee_currency": "JPY"}, "fee", "JPY has 0 decimal(s)"),
         ({"name": "  "}, "name", "required"),
         ({"template": ""}, "template", "required"),
         (
@@ -699,6 +696,74 @@ def test_level_validation(
     assert [x.level for x in dunning.list_levels(db, admin)] == [1, 2, 3]
 
 
+def test_a_fee_is_kept_in_its_currency_and_no_fee_needs_none(
+    db: Database, admin: Actor, levels: None
+) -> None:
+    created = _level(db, admin, fee="12.5", fee_currency=" sek ")
+    assert (created.fee, created.fee_currency, created.fee_text) == (
+        Decimal("12.50"),
+        "SEK",
+        "12.50 SEK",
+    )
+    assert created.fee_on("SEK") == Decimal("12.50") and created.fee_on("EUR") == 0
+    free = _level(db, admin, created.id, fee="0", fee_currency=None, expected_version=1)
+    assert (free.fee, free.fee_currency, free.fee_text) == (Decimal("0.00"), None, "")
+    with db.read() as session:
+        changes = session.execute(
+            select(AuditEntry.action, AuditEntry.old_value, AuditEntry.new_value).where(
+                AuditEntry.table_name == "dunning_levels", AuditEntry.field == "fee_currency"
+            )
+        ).all()
+    assert changes == [("create", None, "SEK"), ("update", "SEK", None)]
+
+
+def test_a_fee_without_a_currency_is_charged_on_no_letter(
+    db: Database, admin: Actor, book: Book
+) -> None:
+    """A level saved before fees had a currency (fee_currency NULL): no fee on any letter, and
+    the level says so, until someone chooses the currency (which saving requires)."""
+    with db.write() as session:
+        session.execute(
+            update(DunningLevel)
+            .where(DunningLevel.level == 3)
+            .values(fee_currency=None)
+            .execution_options(synchronize_session=False)
+        )
+    final = next(x for x in dunning.list_levels(db, admin) if x.level == 3)
+    assert final.fee_text == "40.00 (no currency: charged on no letter)"
+    book.customers["D-800"] = _customer(db, admin, "D-800")
+    _invoice(db, admin, book, "D-800", "Z-1", "2025-03-01", "2025-04-01", "100.00")
+    fees = {x.number: x.fee for x in dunning.preview_run(db, admin, AS_OF).letters}
+    assert fees["D-800"] == Decimal("0.00")  # EUR, at the Final notice: no currency, no fee
+    with pytest.raises(ValidationFailed, match="choose the fee's currency"):
+        _level(
+            db,
+            admin,
+            final.id,
+            level=3,
+            name=final.name,
+            days_past_due=60,
+            fee="40.00",
+            fee_currency=None,
+            expected_version=final.version,
+        )
+
+
+def test_the_seeded_final_notice_charges_its_fee_in_eur(tmp_path: Path) -> None:
+    from o2c_desktop.db import migrate
+
+    fresh = Database(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    try:
+        migrate.upgrade(fresh)
+        with fresh.read() as session:
+            seeded = session.execute(
+                select(DunningLevel.level, DunningLevel.fee, DunningLevel.fee_currency)
+            ).all()
+    finally:
+        fresh.dispose()
+    assert (3, Decimal("40.00"), "EUR") in seeded
+
+
 def test_a_threshold_below_a_lower_level_is_refused_on_update(
     db: Database, admin: Actor, levels: None
 ) -> None:
@@ -708,6 +773,24 @@ def test_a_threshold_below_a_lower_level_is_refused_on_update(
     assert caught.value.for_field("days_past_due") == [
         "must be more than level 1's 7 days (thresholds rise with the level)"
     ]
+
+
+def test_stale_deletes_and_discards_name_who_changed_the_record(
+    db: Database, admin: Actor, manager: Actor, levels: None
+) -> None:
+    created = _level(db, manager)
+    _level(db, manager, created.id, fee="80", expected_version=1)
+    with pytest.raises(
+        ConflictError, match=r"Dunning level 4 \(Collection notice\) was changed by maria"
+    ):
+        dunning.delete_level(db, admin, created.id, 1)
+    first = dunning.propose_run(db, manager, AS_OF)
+    dunning.propose_run(db, manager, AS_OF)  # cancels the first: its version moves on
+    with pytest.raises(
+        ConflictError,
+        match=rf"Dunning run #{first.run_id} was changed by maria .*\(status is now cancelled\)",
+    ):
+        dunning.discard_run(db, admin, first.run_id, 1)
 
 
 def test_only_managers_edit_levels(

@@ -4,6 +4,7 @@ pypdf (strict) accept. No database: the renderer takes plain values."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import shutil
 import subprocess
@@ -176,3 +177,21 @@ def test_template_values_follow_the_customers_locale(
     assert values["company_name"] == "Nordwind Handel GmbH"
     assert values["total_due"].startswith("1.274,50" if country == "DE" else "1,274.50")
     assert set(values) == set(dunning.TEMPLATE_FIELDS)
+
+
+def test_credits_are_shown_between_the_items_and_the_net_amount_due(tmp_path: Path) -> None:
+    base = letter(addressee(), lines=2, fee="40.00")  # items 1234.50 + 1235.50 = 2470.00
+    netted = dataclasses.replace(base, credits=Decimal("470.00"))
+    assert (netted.net_due, netted.total_due) == (Decimal("2000.00"), Decimal("2040.00"))
+    made = render_letter(netted, HEAD)
+    qpdf_ok(made.pdf, tmp_path)
+    _reader, [text] = read(made.pdf)
+    lines = [line.strip() for line in text.splitlines()]
+    order = ["Total overdue", "Less unapplied payments/credits", "Net amount due", "Reminder fee"]
+    found = [next(k for k, line in enumerate(lines) if line.startswith(x)) for x in order]
+    assert found == sorted(found)
+    assert "Less unapplied payments/credits -470,00" in text  # German numbers
+    assert "Net amount due 2.000,00" in text
+    assert "EUR 2.040,00" in text  # total due: net + fee, beside the window and in the table
+    _reader, [plain] = read(render_letter(base, HEAD).pdf)
+    assert "Less unapplied" not in plain and "Net amount due" not in plain  # nothing netted

@@ -1,6 +1,6 @@
 """Portfolios: assignment rules (first match by position wins), their preview and set-based
-application with one audit row per moved customer, bulk hand assignment, validation and
-conflicts."""
+application with one audit row per moved customer, balance bands in one currency compared with
+the customer's balance, bulk hand assignment, validation and conflicts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import ConflictError, NotFound, PermissionDenied, ValidationFailed
@@ -65,7 +65,7 @@ def team(db: Database, admin: Actor, collector: Actor) -> dict[str, Actor]:
 
 @pytest.fixture
 def book(db: Database, admin: Actor, team: dict[str, Actor]) -> dict[str, int]:
-    """Six customers: segments, countries, exposures; C-200 already Colin's."""
+    """Seven customers: segments, countries, balances (EUR); C-200 already Colin's."""
     ids = {
         "C-001": _customer(db, admin, "C-001", segment="retail", country="DE"),
         "C-002": _customer(db, admin, "C-002", segment="retail", country="FR"),
@@ -85,7 +85,13 @@ def _rules(db: Database, manager: Actor, team: dict[str, Actor]) -> list[portfol
     return [
         portfolios.save_rule(db, manager, None, collector_id=ann, segment="retail", region="de"),
         portfolios.save_rule(
-            db, manager, None, collector_id=bob, segment="wholesale", balance_min="1000"
+            db,
+            manager,
+            None,
+            collector_id=bob,
+            segment="wholesale",
+            currency="eur",
+            balance_min="1000",
         ),
         portfolios.save_rule(db, manager, None, collector_id=colin, region="DE"),
         portfolios.save_rule(
@@ -113,8 +119,8 @@ def test_rules_first_match_wins_preview_and_apply_with_audit(
     assert _collectors(db) == {
         "C-001": "ann",  # rule 1 before rule 3
         "C-002": None,  # no rule: stays as it was
-        "C-003": "bob",  # exposure 5,000 in rule 2's band
-        "C-004": None,  # exposure 500 below it
+        "C-003": "bob",  # balance EUR 5,000 in rule 2's band
+        "C-004": None,  # EUR 500 below it
         "C-120": "bob",
         "c-130": None,  # byte order: "c-130" > "C-150"
         "C-200": "colin",  # no rule takes it away
@@ -175,9 +181,16 @@ def test_only_unassigned_and_catch_all_rule(
     assert portfolios.apply_rules(db, manager, only_unassigned=True) == 6
     assert _collectors(db)["C-200"] == "colin"
     band = portfolios.save_rule(
-        db, manager, None, collector_id=team["bob"].user_id, balance_max="600", position=1
+        db,
+        manager,
+        None,
+        collector_id=team["bob"].user_id,
+        currency="EUR",
+        balance_max="600",
+        position=1,
     )
     assert band.position == 1 and band.balance_max == Decimal("600")
+    assert band.currency == "EUR"
     # Ties on position: the older rule first (ann's catch-all was created first, position 1).
     assert portfolios.preview_rules(db, manager) == {ann: 1}
     assert portfolios.apply_rules(db, manager) == 1
@@ -254,6 +267,10 @@ def test_rule_validation_names_each_field(
         ({"balance_min": "-1"}, "balance_min", "must not be negative"),
         ({"balance_max": 1.5}, "balance_max", "exact Decimal"),
         ({"balance_max": "1.00001"}, "balance_max", "at most 4 decimals"),
+        ({"balance_min": "100"}, "currency", "required with a balance band"),
+        ({"balance_max": Decimal(0)}, "currency", "required with a balance band"),
+        ({"currency": "EUD", "balance_min": "1"}, "currency", "not an ISO currency code"),
+        ({"currency": "EURO"}, "currency", "longer than 3 characters"),
         ({"region": "XX"}, "region", "not an ISO country code"),
         ({"region": "DEU"}, "region", "longer than 2 characters"),
         ({"segment": "s" * 41}, "segment", "longer than 40 characters"),
@@ -269,9 +286,14 @@ def test_rule_validation_names_each_field(
     with pytest.raises(PermissionDenied):
         portfolios.save_rule(db, clerk, None, collector_id=ann.user_id)
     assert portfolios.list_rules(db, manager) == []
-    # Zero is a valid lower bound.
-    rule = portfolios.save_rule(db, manager, None, collector_id=ann.user_id, balance_min=0)
-    assert rule.balance_min == Decimal("0")
+    # Zero is a valid lower bound; the currency is upper-cased.
+    rule = portfolios.save_rule(
+        db, manager, None, collector_id=ann.user_id, currency=" sek", balance_min=0
+    )
+    assert (rule.balance_min, rule.currency) == (Decimal("0"), "SEK")
+    # A currency without a band: every customer in that currency.
+    alone = portfolios.save_rule(db, manager, None, collector_id=ann.user_id, currency="USD")
+    assert (alone.currency, alone.balance_min, alone.balance_max) == ("USD", None, None)
 
 
 def test_rule_conflicts_and_delete(
@@ -323,3 +345,89 @@ def test_visible_portfolios_and_collectors(
         (team["bob"].user_id, "Bob"),
         (team["colin"].user_id, "Colin"),
     ]
+
+
+def test_a_balance_band_is_in_its_currency_and_compares_the_balance(
+    db: Database, admin: Actor, manager: Actor, team: dict[str, Actor]
+) -> None:
+    """ "Balance ≥ 100,000 EUR → Bob" catches the customer owing EUR 100,000, not the one owing
+    SEK 100,000; the balance is open invoices − open credit notes − unapplied cash in the
+    customer's currency (items in another currency and exposure's open orders left out)."""
+    ann, bob = team["ann"].user_id, team["bob"].user_id
+    ids = {
+        "E-1": _customer(db, admin, "E-1", currency="EUR"),
+        "S-1": _customer(db, admin, "S-1", currency="SEK"),
+        "E-2": _customer(db, admin, "E-2", currency="EUR"),
+        "E-3": _customer(db, admin, "E-3", currency="EUR"),
+        "E-4": _customer(db, admin, "E-4", currency="EUR"),
+    }
+    big = Decimal("100000.00")
+    ledger.post_invoice(db, admin, ids["E-1"], "E1-1", D, big)
+    ledger.post_invoice(db, admin, ids["S-1"], "S1-1", D, big)
+    # E-2: 120,000 of invoices, less a 15,000 credit note and 10,000 of unapplied cash, is
+    # 95,000: under the band though its invoices alone are over it.
+    ledger.post_invoice(db, admin, ids["E-2"], "E2-1", D, Decimal("120000.00"))
+    ledger.post_credit_note(db, admin, ids["E-2"], "E2-C", D, Decimal("15000.00"))
+    ledger.record_payment(db, admin, ids["E-2"], D, Decimal("10000.00"), apply="none")
+    # E-3: 60,000 EUR and 60,000 USD: 60,000 in its currency, whatever the USD is worth.
+    ledger.post_invoice(db, admin, ids["E-3"], "E3-1", D, Decimal("60000.00"))
+    ledger.post_invoice(db, admin, ids["E-3"], "E3-2", D, Decimal("60000.00"), currency="USD")
+    # E-4: owes nothing, but its exposure says 500,000 (as open orders would make it).
+    with db.write() as session:
+        session.execute(
+            update(Customer).where(Customer.id == ids["E-4"]).values(exposure=Decimal(500000))
+        )
+    portfolios.save_rule(db, manager, None, collector_id=bob, currency="EUR", balance_min=big)
+    assert portfolios.preview_rules(db, manager) == {bob: 1}
+    assert portfolios.apply_rules(db, manager) == 1
+    assert _collectors(db, *ids) == {
+        "E-1": "bob",
+        "S-1": None,  # SEK 100,000 is not EUR 100,000
+        "E-2": None,
+        "E-3": None,
+        "E-4": None,
+    }
+    # A band just under it, 90,000 to 99,999.99 EUR: E-2 (95,000), not E-1.
+    portfolios.save_rule(
+        db,
+        manager,
+        None,
+        collector_id=ann,
+        currency="EUR",
+        balance_min="90000",
+        balance_max="99999.99",
+    )
+    assert portfolios.preview_rules(db, manager) == {ann: 1}
+    # SEK customers from SEK 50,000 go to Ann too; the EUR bands leave them alone.
+    portfolios.save_rule(db, manager, None, collector_id=ann, currency="SEK", balance_min="50000")
+    assert portfolios.apply_rules(db, manager) == 2
+    assert _collectors(db, *ids) == {
+        "E-1": "bob",
+        "S-1": "ann",
+        "E-2": "ann",
+        "E-3": None,
+        "E-4": None,
+    }
+    # Paid down to 40,000: E-2 now falls in a "from 0 to 50,000 EUR" band.
+    ledger.record_payment(db, admin, ids["E-2"], D, Decimal("55000.00"), apply="none")
+    portfolios.save_rule(
+        db, manager, None, collector_id=bob, currency="EUR", balance_max="50000", position=1
+    )
+    assert portfolios.preview_rules(db, manager, only_unassigned=True) == {bob: 1}  # E-4: 0
+    assert portfolios.apply_rules(db, manager) == 2
+    assert _collectors(db, "E-2", "E-3", "E-4") == {"E-2": "bob", "E-3": None, "E-4": "bob"}
+
+
+def test_a_band_saved_without_currency_matches_nobody(
+    db: Database, admin: Actor, manager: Actor, team: dict[str, Actor]
+) -> None:
+    """A rule stored before a band needed a currency compares no amounts across currencies: it
+    matches nobody until someone names its currency."""
+    cid = _customer(db, admin, "E-1", currency="EUR")
+    ledger.post_invoice(db, admin, cid, "E1-1", D, Decimal("5000.00"))
+    with db.write() as session:
+        session.add(
+            AssignmentRule(position=1, collector_id=team["bob"].user_id, balance_min=Decimal(1000))
+        )
+    assert portfolios.preview_rules(db, manager) == {}
+    assert portfolios.apply_rules(db, manager) == 0

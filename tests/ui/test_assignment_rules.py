@@ -1,18 +1,22 @@
 """Settings → Assignment rules on real widgets, on SQLite and PostgreSQL: add rules through the
 dialog, preview who would move, apply (confirmed with the count, off the GUI thread), reorder,
-delete; and the bulk "Assign collector…" dialog for selected customers."""
+delete; a balance band with its currency; and the bulk "Assign collector…" dialog for selected
+customers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import audit, customers, portfolios, users
+from o2c_desktop.services import audit, customers, ledger, portfolios, users
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
@@ -188,6 +192,42 @@ def test_rule_problems_are_shown_under_the_field(any_ctx: UiContext, qtbot) -> N
     qtbot.waitUntil(lambda: dialog.errors["balance_min"].isVisible(), timeout=WAIT)
     assert "not a number" in dialog.errors["balance_min"].text()
     assert portfolios.list_rules(any_ctx.db, any_ctx.actor) == []
+
+
+def test_a_balance_band_is_saved_with_its_currency(any_ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    ids = seed(any_ctx)
+    day = date.today() - timedelta(days=5)
+    ledger.post_invoice(any_ctx.db, any_ctx.actor, ids["C-100"], "I-1", day, Decimal("5000.00"))
+    swedish = customers.create_customer(
+        any_ctx.db, any_ctx.actor, {"number": "C-950", "name": "Svea AB", "currency": "SEK"}
+    ).id
+    ledger.post_invoice(any_ctx.db, any_ctx.actor, swedish, "S-1", day, Decimal("5000.00"))
+    tab = open_tab(any_ctx, qtbot)
+
+    def band_then_currency(dialog: RuleDialog) -> None:
+        choose(dialog, "colin")
+        qtbot.keyClicks(dialog.balance_min, "1000")
+        save = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+        save.click()
+        qtbot.waitUntil(lambda: dialog.errors["currency"].isVisible(), timeout=WAIT)
+        assert "required with a balance band" in dialog.errors["currency"].text()
+        assert dialog.balance_min.text() == "1000"  # the input stays
+        qtbot.keyClicks(dialog.currency, "eur")
+        qtbot.waitUntil(lambda: save.isEnabled(), timeout=WAIT)
+        save.click()
+
+    drive_modal(qtbot, tab.add_button.click, band_then_currency)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 1, timeout=WAIT)
+    (rule,) = portfolios.list_rules(any_ctx.db, any_ctx.actor)
+    assert (rule.currency, rule.balance_min, rule.balance_max) == ("EUR", Decimal(1000), None)
+    headers = [tab.model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)]
+    column = headers.index("Currency")
+    assert tab.model.index(0, column).data() == "EUR"
+    assert tab.rule_dialog(rule).currency.text() == "EUR"  # editing shows it
+    # Only C-100 owes EUR 1,000 or more; the customer owing SEK 5,000 is not in the band.
+    tab.preview_button.click()
+    qtbot.waitUntil(lambda: tab.preview is not None, timeout=WAIT)
+    assert tab.preview == {ids["colin"]: 1}
 
 
 def test_assign_collector_by_hand_in_bulk(any_ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """The Collections screen on real widgets, on SQLite and PostgreSQL: Enter takes the next customer
 (claimed), Ctrl+L logs a promise that shows in the work panel and on the profile's Collections
 tab; a collector sees only their own portfolio, a manager any; a customer someone else holds
-says who; the list sorts, filters and exports."""
+says who and gets no call logged; a claim lost while away is noticed; the list sorts, filters
+and exports."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog
+from sqlalchemy import update
 
 from o2c_desktop.db import Database
-from o2c_desktop.models import Role
+from o2c_desktop.models import CollectionClaim, Role
+from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import claims, contacts, customers, ledger, promises, users
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
@@ -109,7 +112,7 @@ def test_next_customer_log_a_promise_see_it_on_the_profile(
     assert "2 customers" in screen.count.text()
     assert "1,200.00" in screen.count.text()  # total overdue, in the currency
     assert not screen.collector.isEnabled()  # a collector works their own list
-    overdue = screen.model.index(0, 4)
+    overdue = screen.model.index(0, 3)
     assert overdue.data() == "1,000.00"
     assert overdue.data(Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
 
@@ -118,6 +121,8 @@ def test_next_customer_log_a_promise_see_it_on_the_profile(
     screen.view.selectRow(0)
     qtbot.waitUntil(lambda: "Viewing A-1" in screen.work.status.text(), timeout=WAIT)
     assert screen.claimed_id is None and claims.lease_of(colin.db, alpha) is None
+    assert not screen.work.log_button.isEnabled()  # only the customer worked gets a call
+    assert "Work the customer first" in screen.work.log_button.toolTip()
 
     # Enter: the first customer, claimed and shown.
     qtbot.keyClick(screen.view, Qt.Key.Key_Return)
@@ -126,6 +131,7 @@ def test_next_customer_log_a_promise_see_it_on_the_profile(
     lease = claims.lease_of(colin.db, alpha)
     assert lease is not None and lease[0] == colin.actor.user_id
     assert "yours" in screen.work.status.text()
+    assert screen.work.log_button.isEnabled()
     assert screen.work.header.limit.text()  # the credit header is filled in
     assert [r.number for r in screen.work.items.model.rows] == ["A1"]
     assert screen.work.items.model.rows[0].days_past_due == 75
@@ -237,7 +243,7 @@ def test_a_collector_sees_their_own_list_a_manager_any(
     workers.wait_for_all()
     with target.open(encoding="utf-8-sig") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0][:3] == ["Score", "Number", "Name"]
+    assert lines[0][:4] == ["Score", "Customer", "Name", "Overdue"]
     assert [line[1] for line in lines[1:]] == ["A-1"]
     assert lines[1][lines[0].index("Overdue")] == "1000.00"
     assert lines[1][lines[0].index("Currency")] == "EUR"
@@ -252,8 +258,17 @@ def test_a_customer_someone_else_works_says_who(any_ctx: UiContext, qtbot) -> No
     assert row is not None
     screen.work_row(screen.model.row_at(row))
     qtbot.waitUntil(lambda: "being worked by Maria" in screen.work.status.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: not screen.work_loading, timeout=WAIT)
     assert screen.claimed_id is None
     assert claims.lease_of(world.colin.db, alpha)[0] == world.maria.actor.user_id  # type: ignore[index]
+    # Maria's customer is shown, but no call can be logged on it: Ctrl+L says how to work it.
+    assert screen.work.data is not None and screen.work.data.detail.id == alpha
+    assert not screen.work.log_button.isEnabled()
+    screen.view.setFocus()
+    qtbot.keyClick(screen.view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.activeModalWidget() is None
+    assert "double-click it in the list to work it" in screen.work.status.text()
+    assert screen.log_call() is None
     # Enter skips the customer Maria holds.
     screen.view.setFocus()
     qtbot.keyClick(screen.view, Qt.Key.Key_Return)
@@ -265,6 +280,43 @@ def test_a_customer_someone_else_works_says_who(any_ctx: UiContext, qtbot) -> No
     qtbot.waitUntil(lambda: screen.claimed_id == alpha, timeout=WAIT)
     assert claims.lease_of(world.colin.db, beta) is None
     screen.release_claim()
+
+
+def test_a_claim_lost_while_away_is_noticed(any_ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The PC slept longer than the lease and Maria took the customer meanwhile: the next
+    renewal says so, forgets the claim and switches Log call off."""
+    world = seed(any_ctx)
+    colin, maria, alpha = world.colin, world.maria, world.ids["alpha"]
+    screen = open_screen(qtbot, colin)
+    screen.view.setFocus()
+    qtbot.keyClick(screen.view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: screen.claimed_id == alpha and not screen.work_loading, timeout=WAIT)
+    assert screen.work.log_button.isEnabled()
+    # A renewal in time keeps the customer.
+    screen._renew_claim()
+    workers.wait_for_all()
+    qtbot.wait(50)  # the renewal's result is delivered on the GUI thread
+    assert screen.claimed_id == alpha and screen.work.log_button.isEnabled()
+    # Asleep past the lease; Maria takes the customer.
+    with colin.db.write() as session:
+        session.execute(
+            update(CollectionClaim)
+            .where(CollectionClaim.customer_id == alpha)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert claims.claim(maria.db, maria.actor, alpha)
+    assert "yours" in screen.work.status.text()
+    screen._renew_timer.timeout.emit()  # the timer fires on waking up
+    qtbot.waitUntil(lambda: screen.claimed_id is None, timeout=WAIT)
+    status = screen.work.status.text()
+    assert status.startswith("A-1 Alpha Mills is no longer yours: Maria is working this customer")
+    assert not screen.work.log_button.isEnabled()
+    assert not screen._renew_timer.isActive()
+    assert screen.model.rows[screen.model.row_of(alpha)].claimed_by == "Maria"  # type: ignore[index]
+    assert claims.lease_of(colin.db, alpha)[0] == maria.actor.user_id  # type: ignore[index]
+    assert screen.log_call() is None  # Ctrl+L: no dialog
+    screen.release_claim()  # nothing of Colin's to release: Maria keeps it
+    assert claims.lease_of(colin.db, alpha)[0] == maria.actor.user_id  # type: ignore[index]
 
 
 def test_phone_numbers_copy_and_dial(any_ctx: UiContext, qtbot, monkeypatch) -> None:  # type: ignore[no-untyped-def]

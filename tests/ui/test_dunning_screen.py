@@ -1,9 +1,11 @@
 """The Dunning screen and the Dunning levels tab on real widgets, on SQLite and PostgreSQL:
-propose a run, leave letters out (Space, the checkbox), produce the PDFs into a folder on a
-worker with progress, Cancel; edit a level with problems under the field."""
+propose a run, leave letters out (Space, the checkbox), export the proposal (CSV/XLSX), produce
+the PDFs into a folder on a worker with progress, Cancel; edit a level (a fee with its currency)
+with problems under the field."""
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -44,16 +46,16 @@ def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: 
 
 
 LEVELS = (  # as migration 0005 seeds them (PostgreSQL test databases are emptied of them)
-    (1, "Friendly reminder", 7, "letter", "0"),
-    (2, "Second reminder", 30, "letter", "0"),
-    (3, "Final notice", 60, "letter", "40.00"),
+    (1, "Friendly reminder", 7, "letter", "0", None),
+    (2, "Second reminder", 30, "letter", "0", None),
+    (3, "Final notice", 60, "letter", "40.00", "EUR"),
 )
 
 
 def ensure_levels(ctx: UiContext) -> None:
     if dunning.list_levels(ctx.db, ctx.actor):
         return
-    for level, name, days, channel, fee in LEVELS:
+    for level, name, days, channel, fee, fee_currency in LEVELS:
         dunning.save_level(
             ctx.db,
             ctx.actor,
@@ -64,6 +66,7 @@ def ensure_levels(ctx: UiContext) -> None:
             template="Dear {contact_name},\n\nplease pay {overdue} (as of {as_of}).",
             channel=channel,
             fee=Decimal(fee),
+            fee_currency=fee_currency,
         )
 
 
@@ -219,7 +222,7 @@ def test_proposal_model_passes_modeltester_empty_and_sorted(qtmodeltester) -> No
         )
         for n, v in ((1, "5.00"), (2, "50.00"), (3, "0.50"))
     ]
-    model.set_letters(letters)
+    model.set_rows(letters)
     model.sort(6, Qt.SortOrder.AscendingOrder)
     assert [r.number for r in model.rows] == ["N-3", "N-1", "N-2"]
     qtmodeltester.check(model)
@@ -235,16 +238,20 @@ def test_levels_are_edited_with_problems_under_the_field(any_ctx: UiContext, qtb
     tab.view.selectRow(1)
     assert tab.current.level == 2
     tab.days.setValue(3)  # below level 1's threshold
-    tab.fee.setText("12.50")
+    tab.fee.setText("12.50")  # and no currency for it
     tab.template.setPlainText("Dear {contact_name}, please pay {overdue} by {deadline}.")
     tab.save_button.click()
     qtbot.waitUntil(lambda: tab.errors["template"].isVisible(), timeout=WAIT)
     assert "{deadline}" in tab.errors["template"].text()
     assert "thresholds rise" in tab.errors["days_past_due"].text()
+    assert "choose the fee's currency" in tab.errors["fee_currency"].text()
+    assert tab.errors["fee_currency"].isVisible()
+    assert "no exchange rates" in tab.fee_note.text() and tab.fee_note.isVisible()
     assert tab.template.toPlainText().endswith("{deadline}.")  # kept
     assert dunning.list_levels(any_ctx.db, any_ctx.actor)[1].fee == Decimal("0")
 
     tab.days.setValue(40)
+    tab.fee_currency.setText("sek")
     tab.template.setPlainText("Dear {contact_name}, please pay {overdue}; fee {fee}.")
     tab.save_button.click()
     qtbot.waitUntil(
@@ -253,6 +260,9 @@ def test_levels_are_edited_with_problems_under_the_field(any_ctx: UiContext, qtb
     )
     saved = dunning.list_levels(any_ctx.db, any_ctx.actor)[1]
     assert saved.fee == Decimal("12.50") and saved.template.endswith("fee {fee}.")
+    assert saved.fee_currency == "SEK"
+    qtbot.waitUntil(lambda: tab.model.index(1, 4).data() == "12.50 SEK", timeout=WAIT)
+    assert not tab.errors["fee_currency"].isVisible()
     qtbot.waitUntil(lambda: tab.current.version == saved.version, timeout=WAIT)
 
     # A new level 4 by e-mail.
@@ -265,3 +275,63 @@ def test_levels_are_edited_with_problems_under_the_field(any_ctx: UiContext, qtb
     qtbot.waitUntil(lambda: len(tab.model.rows) == 4, timeout=WAIT)
     assert tab.current.level == 4 and not tab.is_new  # the saved level is shown
     assert tab.model.index(3, 3).data() == "E-mail (PDF attached)"
+
+
+def test_the_proposal_is_exported_as_filtered_with_credits_netted(  # type: ignore[no-untyped-def]
+    any_ctx: UiContext, qtbot, boxes: Boxes, tmp_path: Path
+) -> None:
+    overdue_customer(any_ctx, "E-1", 45, "1000.00")
+    overdue_customer(any_ctx, "E-2", 10, "200.00")
+    paid_on_account = overdue_customer(any_ctx, "X-1", 40, "500.00")
+    ledger.record_payment(any_ctx.db, any_ctx.actor, paid_on_account, TODAY, "200.00", apply="none")
+    screen = open_screen(any_ctx, qtbot)
+    assert not screen.export_button.isEnabled()  # nothing to export before a proposal
+    propose(qtbot, screen)
+    assert screen.export_button.isEnabled()
+    x1 = next(r for r in screen.model.rows if r.number == "X-1")
+    assert (x1.items_overdue, x1.credits, x1.overdue) == (
+        Decimal("500.00"),
+        Decimal("200.00"),
+        Decimal("300.00"),
+    )
+    assert [screen.model.index(2, c).data() for c in (6, 7, 8)] == ["500.00", "200.00", "300.00"]
+    dunning.set_included(any_ctx.db, any_ctx.actor, x1.letter_id, False)
+    screen.reload()
+    qtbot.waitUntil(lambda: screen.model.rows[2].included is False, timeout=WAIT)
+    screen.view.sortByColumn(6, Qt.SortOrder.DescendingOrder)
+    screen.filter_edit.setText("e-")
+    qtbot.waitUntil(lambda: shown_numbers(screen) == ["E-1", "E-2"], timeout=WAIT)
+
+    target = tmp_path / "proposal.csv"
+    screen.export_to(str(target))
+    qtbot.waitUntil(lambda: any("Exported 2 rows" in t for t in boxes.texts()), timeout=WAIT)
+    with target.open(encoding="utf-8-sig") as handle:
+        lines = list(csv.reader(handle))
+    header = lines[0]
+    assert header[:3] == ["Send", "Customer", "Name"]
+    assert [line[1] for line in lines[1:]] == ["E-1", "E-2"]  # as filtered and sorted
+    e1 = dict(zip(header, lines[1], strict=True))
+    assert (e1["Currency"], e1["Overdue items"], e1["Net due"], e1["Level"]) == (
+        "EUR",
+        "1000.00",
+        "1000.00",
+        "2",
+    )
+
+    # Everything, to Excel: X-1's credits and net due as exact amounts, its tick as it is now.
+    screen.filter_edit.clear()
+    qtbot.waitUntil(lambda: len(shown_numbers(screen)) == 3, timeout=WAIT)
+    workbook_path = tmp_path / "proposal.xlsx"
+    screen.export_to(str(workbook_path))
+    qtbot.waitUntil(lambda: any("Exported 3 rows" in t for t in boxes.texts()), timeout=WAIT)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(workbook_path, read_only=True).active
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    by_number = {r[1]: dict(zip(rows[0], r, strict=False)) for r in rows[1:]}  # no trailing blanks
+    x1_row = by_number["X-1"]
+    assert x1_row["Send"] == "no"
+    assert Decimal(str(x1_row["Overdue items"])) == Decimal("500.00")
+    assert Decimal(str(x1_row["Less unapplied payments/credits"])) == Decimal("200.00")
+    assert Decimal(str(x1_row["Net due"])) == Decimal("300.00")
+    assert Decimal(str(x1_row["Total due"])) == Decimal("300.00")

@@ -1,27 +1,37 @@
 """The Log call dialog on real widgets, on SQLite and PostgreSQL: a few keystrokes per call,
 the service's problems next to their fields with the input kept, a promise and a dispute
-recorded (the dispute in the ledger's dispute list), and the profile's Ctrl+L."""
+recorded (the dispute in the ledger's dispute list), and the profile's Ctrl+L, which claims the
+customer first (and says who works it when someone else does)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import calls, contacts, customers, disputes, ledger, promises, users
+from o2c_desktop.services import (
+    calls,
+    claims,
+    contacts,
+    customers,
+    disputes,
+    ledger,
+    promises,
+    users,
+)
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.log_call import LogCallDialog, load_target
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from o2c_desktop.ui.signals import AppSignals
 from tests.ui.conftest import Boxes
-from tests.ui.test_ledger_tab import as_user, drive_modal
+from tests.ui.test_ledger_tab import as_user
 
 WAIT = 15_000
 
@@ -62,6 +72,37 @@ def open_dialog(qtbot, ctx: UiContext, cid: int) -> LogCallDialog:  # type: igno
     dialog.show()
     qtbot.waitExposed(dialog)
     return dialog
+
+
+def drive_after_claim(
+    qtbot, open_it: Callable[[], None], interact: Callable[[LogCallDialog], None]
+) -> LogCallDialog:  # type: ignore[no-untyped-def]
+    """Like drive_modal, for a dialog that comes up only once the claim is taken on a worker:
+    `open_it` returns at once, so the dialog is waited for (and must come up)."""
+    seen: list[LogCallDialog] = []
+    errors: list[BaseException] = []
+    polls = [WAIT // 10]
+
+    def poke() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None:
+            polls[0] -= 1
+            if polls[0] > 0:
+                QTimer.singleShot(10, poke)
+            return
+        seen.append(dialog)  # type: ignore[arg-type]
+        try:
+            interact(dialog)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported after the dialog is closed
+            errors.append(exc)
+            dialog.reject()  # type: ignore[attr-defined]
+
+    QTimer.singleShot(0, poke)
+    open_it()
+    qtbot.waitUntil(lambda: bool(seen) and not seen[0].isVisible(), timeout=WAIT)
+    if errors:
+        raise errors[0]
+    return seen[0]
 
 
 def saved(qtbot, dialog: LogCallDialog) -> calls.CallResult:  # type: ignore[no-untyped-def]
@@ -114,6 +155,24 @@ def test_arrow_keys_and_notes_on_several_lines(any_ctx: UiContext, colin: UiCont
         "Talked to AP\nwill call back",
         None,
     )
+
+
+def test_a_call_on_a_customer_someone_took_meanwhile_is_refused_and_kept(
+    any_ctx: UiContext, colin: UiContext, qtbot
+) -> None:  # type: ignore[no-untyped-def]
+    cid = make_customer(any_ctx)
+    dialog = open_dialog(qtbot, colin, cid)
+    maria = as_user(any_ctx, "maria", Role.CREDIT_MANAGER)
+    claims.hold(maria.db, maria.actor, cid)  # while Colin types, Maria takes the customer
+    qtbot.keyClick(dialog.outcome, Qt.Key.Key_1)
+    qtbot.keyClicks(dialog.notes, "spoke to AP")
+    qtbot.keyClick(dialog.notes, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: dialog.banner.isVisible(), timeout=WAIT)
+    qtbot.waitUntil(lambda: dialog.buttons.isEnabled(), timeout=WAIT)
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "Not saved: Maria is working this customer (since " in dialog.banner.text()
+    assert dialog.notes.toPlainText() == "spoke to AP"  # kept for when Maria is done
+    assert calls.recent_calls(colin.db, colin.actor, cid) == []
 
 
 def test_problems_show_next_to_the_fields_and_the_input_stays(
@@ -221,19 +280,64 @@ def test_ctrl_l_on_the_profile_logs_a_call(any_ctx: UiContext, colin: UiContext,
     bar = profile.tabs.tabBar()  # on the Overview tab: Ctrl+L works anywhere on the profile
     assert profile.tabs.currentIndex() == 0
     bar.setFocus()
-    dialog = drive_modal(
+    assert claims.lease_of(colin.db, cid) is None
+    dialog = drive_after_claim(
         qtbot,
         lambda: qtbot.keyClick(bar, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier),
         refused,
     )
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert changed == [cid]
+    # Ctrl+L claimed the customer for Colin; the claim stays until its lease runs out.
+    lease = claims.lease_of(colin.db, cid)
+    assert lease is not None and lease[0] == colin.actor.user_id
     qtbot.waitUntil(lambda: tab.calls.model.rowCount() == 1, timeout=WAIT)
     row = tab.calls.model.rows[0]
     assert (row.outcome_label, row.notes) == ("Refused to pay", "says the goods were late")
     # Escape cancels without logging anything.
-    dialog = drive_modal(
+    dialog = drive_after_claim(
         qtbot, tab.log_button.click, lambda d: qtbot.keyClick(d.outcome, Qt.Key.Key_Escape)
     )
     assert dialog.result() == QDialog.DialogCode.Rejected
     assert len(calls.recent_calls(colin.db, colin.actor, cid)) == 1
+
+
+def test_ctrl_l_on_the_profile_says_who_works_the_customer(
+    any_ctx: UiContext, colin: UiContext, qtbot, boxes: Boxes
+) -> None:  # type: ignore[no-untyped-def]
+    cid = make_customer(any_ctx)
+    maria = as_user(any_ctx, "maria", Role.CREDIT_MANAGER)
+    claims.hold(maria.db, maria.actor, cid)  # Maria is on the phone with them
+    profile = CustomerProfile(colin, cid)
+    qtbot.addWidget(profile)
+    profile.show()
+    qtbot.waitExposed(profile)
+    tab = profile.collections
+    qtbot.waitUntil(lambda: tab.loaded, timeout=WAIT)
+    opened: list[QWidget] = []
+
+    def close_any_dialog() -> None:  # a dialog that should not come up must not hang the test
+        dialog = QApplication.activeModalWidget()
+        if dialog is not None:
+            opened.append(dialog)
+            dialog.close()
+
+    watch = QTimer(profile, interval=20, timeout=close_any_dialog)
+    watch.start()
+    tab.log_button.click()
+    qtbot.waitUntil(lambda: bool(boxes.texts("information") or opened), timeout=WAIT)
+    watch.stop()
+    assert opened == []  # no dialog came up
+    (said,) = boxes.texts("information")
+    assert said.startswith("Maria is working this customer (since ")
+    assert said.endswith("; try again later.")
+    assert tab.log_button.isEnabled() and not tab.claiming
+    assert calls.recent_calls(colin.db, colin.actor, cid) == []
+    assert claims.lease_of(colin.db, cid)[0] == maria.actor.user_id  # type: ignore[index]
+    # Maria is done: Colin's Log call now claims the customer and opens the dialog.
+    claims.release(maria.db, maria.actor, cid)
+    dialog = drive_after_claim(
+        qtbot, tab.log_button.click, lambda d: qtbot.keyClick(d.outcome, Qt.Key.Key_Escape)
+    )
+    assert dialog.result() == QDialog.DialogCode.Rejected
+    assert claims.lease_of(colin.db, cid)[0] == colin.actor.user_id  # type: ignore[index]

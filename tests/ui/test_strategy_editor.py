@@ -61,7 +61,7 @@ def add_band(table: RowsTable, *cells: str) -> None:
 def test_edit_save_and_activate_change_the_active_strategy(any_ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
     tab = open_tab(any_ctx, qtbot)
     assert tab.current.id is None  # nothing saved yet: the default rules, to be saved
-    assert tab.list_model.rowCount() == 1
+    assert tab.model.rowCount() == 1
     points = tab.inputs["broken_promise_points"]
     assert points.text() == str(collection_strategy.DEFAULT_RULES.broken_promise_points)
     dpd = tab.inputs["dpd_bands"]
@@ -112,7 +112,7 @@ def test_edit_save_and_activate_change_the_active_strategy(any_ctx: UiContext, q
     assert now.rules.dpd_bands == (*collection_strategy.DEFAULT_RULES.dpd_bands[1:], (181, 60))
     qtbot.waitUntil(  # the list is read again: the active mark moved
         lambda: (
-            {row.name: row.active for row in tab.list_model.rows}
+            {row.name: row.active for row in tab.model.rows}
             == {"Aggressive": True, active.name: False}
         ),
         timeout=WAIT,
@@ -199,9 +199,9 @@ def test_strategy_list_model_passes_modeltester(any_ctx: UiContext, qtbot, qtmod
         any_ctx.db, any_ctx.actor, None, "Two", collection_strategy.DEFAULT_RULES
     )
     tab = open_tab(any_ctx, qtbot)
-    assert [r.name for r in tab.list_model.rows] == ["One", "Two"]
+    assert [r.name for r in tab.model.rows] == ["One", "Two"]
     assert tab.current.name == "One"  # the active one is shown first
-    qtmodeltester.check(tab.list_model)
+    qtmodeltester.check(tab.model)
 
 
 def _settings(ctx: UiContext, qtbot) -> SettingsDialog:  # type: ignore[no-untyped-def]

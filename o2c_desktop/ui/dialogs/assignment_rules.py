@@ -1,7 +1,9 @@
 """Settings → Assignment rules: which collector gets a customer, and assigning by hand in bulk.
 
 The rules are tried in order; the first whose every given condition matches (segment, region =
-the customer's country, customer-number range, balance band) names the collector. Preview counts,
+the customer's country, customer-number range, currency, balance band) names the collector. A
+balance band is in the currency beside it (required with a band): the rule matches only customers
+in that currency, by what they owe in it. Preview counts,
 per collector, the customers a run would move to them; Apply rules moves them (only the customers
 without a collector, or everyone) in one set-based update on a worker, after a confirmation that
 names the count. Every change is audited by the portfolios service.
@@ -12,7 +14,7 @@ names the count. Every change is audited by the portfolios service.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -33,7 +35,6 @@ from PySide6.QtWidgets import (
 )
 
 from o2c_desktop.errors import (
-    ConflictError,
     FieldProblem,
     O2CError,
     PermissionDenied,
@@ -44,10 +45,17 @@ from o2c_desktop.services import customers, portfolios
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.form_support import banner, set_error, with_error
+from o2c_desktop.ui.dialogs.form_support import (
+    banner,
+    not_saved,
+    place_problems,
+    set_error,
+    with_error,
+)
 from o2c_desktop.ui.dialogs.ledger_actions import ActionDialog
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.models.list_table import ROW_ROLE, ListTableModel
+from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 from o2c_desktop.ui.widgets.messages import confirm, show_error, show_info
 from o2c_desktop.ui.widgets.table_panel import configure_table
 
@@ -59,6 +67,7 @@ RULE_FIELDS = (
     "region",
     "number_from",
     "number_to",
+    "currency",
     "balance_min",
     "balance_max",
     "position",
@@ -72,6 +81,7 @@ FIELD_ALIASES = {
     "balance": "balance_min",
     "balance_band": "balance_min",
     "country": "region",
+    "balance_currency": "currency",
 }
 
 
@@ -101,6 +111,13 @@ RULE_COLUMNS = (
         "Customer numbers",
         lambda r: _number_range(r),
         tooltip=lambda r: "Customer number between these, inclusive (compared as text)",
+    ),
+    Column(
+        "currency",
+        "Currency",
+        lambda r: r.currency,
+        lambda r: r.currency or ANY,
+        tooltip=lambda r: "Only customers in this currency; a balance band is in it",
     ),
     Column(
         "balance_min",
@@ -174,15 +191,25 @@ class RuleDialog(ActionDialog):
         self.balance_max.setPlaceholderText("to (blank: any)")
         for edit in (self.balance_min, self.balance_max):
             edit.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.currency = QLineEdit(objectName="ruleCurrency")
+        self.currency.setMaxLength(3)
+        self.currency.setMaximumWidth(90)
+        self.currency.setPlaceholderText("currency")
+        self.currency.setToolTip(
+            "The band's currency (EUR, SEK …), required with a band: the rule then matches only "
+            "customers in it. Alone: every customer in that currency."
+        )
         numbers = QHBoxLayout()
         numbers.addWidget(with_error(self.number_from, self.errors["number_from"]))
         numbers.addWidget(with_error(self.number_to, self.errors["number_to"]))
         balance = QHBoxLayout()
         balance.addWidget(with_error(self.balance_min, self.errors["balance_min"]))
         balance.addWidget(with_error(self.balance_max, self.errors["balance_max"]))
+        balance.addWidget(with_error(self.currency, self.errors["currency"]))
         note = QLabel(
             "A customer goes to the collector of the first rule whose every filled-in condition "
-            "it meets. The balance is the customer's exposure, in its own currency."
+            "it meets. A balance band is in one currency: it matches customers in that currency "
+            "by what they owe in it (open items less unapplied cash)."
         )
         note.setWordWrap(True)
         note.setStyleSheet("color: #666;")
@@ -192,7 +219,7 @@ class RuleDialog(ActionDialog):
         form.addRow("Segment", with_error(self.segment, self.errors["segment"]))
         form.addRow("Region", with_error(self.region, self.errors["region"]))
         form.addRow("Customer numbers", numbers)
-        form.addRow("Balance", balance)
+        form.addRow("Balance band", balance)
         form.addRow("", self.errors["position"])
         self.finish_layout(form)
         if rule is not None:
@@ -203,6 +230,7 @@ class RuleDialog(ActionDialog):
             self.number_to.setText(rule.number_to or "")
             self.balance_min.setText(formatting.amount(rule.balance_min))
             self.balance_max.setText(formatting.amount(rule.balance_max))
+            self.currency.setText(rule.currency or "")
         self.collector.setFocus()
 
     def _amount(self, edit: QLineEdit, name: str, problems: list[FieldProblem]) -> Decimal | None:
@@ -226,6 +254,7 @@ class RuleDialog(ActionDialog):
             "number_to": _optional_text(self.number_to),
             "balance_min": self._amount(self.balance_min, "balance_min", problems),
             "balance_max": self._amount(self.balance_max, "balance_max", problems),
+            "currency": (_optional_text(self.currency) or "").upper() or None,
         }
         if values["collector_id"] is None:
             problems.append(FieldProblem("collector_id", "choose a collector"))
@@ -253,17 +282,8 @@ class RuleDialog(ActionDialog):
     def _failed(self, error: O2CError) -> None:
         """Problems under their inputs (whatever spelling the service uses), input kept."""
         self.buttons.setEnabled(True)
-        for label in self.errors.values():
-            set_error(label, None)
-        if isinstance(error, ValidationFailed):
-            for problem in error.problems:
-                key = field_key(problem.field, RULE_FIELDS)
-                if key is not None:
-                    set_error(self.errors[key], problem.message)
-        self.banner.setText(
-            str(error) if isinstance(error, ConflictError) else f"Not saved: {error}"
-        )
-        self.banner.show()
+        place_problems(self.errors, error, lambda name: field_key(name, RULE_FIELDS))
+        set_error(self.banner, not_saved(error))
 
 
 class AssignmentRulesTab(QWidget):
@@ -296,15 +316,14 @@ class AssignmentRulesTab(QWidget):
         self.scope.addItem("All customers (may move assigned ones)", False)
         self.preview_button = QPushButton("&Preview")
         self.apply_button = QPushButton("Appl&y rules…")
-        for button in (
+        edit_buttons = (
             self.add_button,
             self.edit_button,
             self.delete_button,
             self.up_button,
             self.down_button,
-            self.preview_button,
-            self.apply_button,
-        ):
+        )
+        for button in (*edit_buttons, self.preview_button, self.apply_button):
             button.setAutoDefault(False)
         if not self.editable:
             for button in (self.add_button, self.edit_button, self.delete_button):
@@ -319,22 +338,8 @@ class AssignmentRulesTab(QWidget):
         self.preview_label = QLabel(objectName="rulePreviewLabel")
         self.preview_label.setWordWrap(True)
 
-        edit_row = QHBoxLayout()
-        for button in (
-            self.add_button,
-            self.edit_button,
-            self.delete_button,
-            self.up_button,
-            self.down_button,
-        ):
-            edit_row.addWidget(button)
-        edit_row.addStretch(1)
-        run_row = QHBoxLayout()
-        run_row.addWidget(QLabel("Apply to"))
-        run_row.addWidget(self.scope)
-        run_row.addWidget(self.preview_button)
-        run_row.addWidget(self.apply_button)
-        run_row.addStretch(1)
+        edit_row = toolbar(*edit_buttons, STRETCH)
+        run_row = toolbar("Apply to", self.scope, self.preview_button, self.apply_button, STRETCH)
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
         layout.addWidget(self.view, 1)
@@ -380,7 +385,7 @@ class AssignmentRulesTab(QWidget):
             job,
             owner=self,
             on_done=show,
-            on_failed=lambda e: self._show_banner(f"Cannot load the rules: {e}"),
+            on_failed=lambda e: set_error(self.banner, f"Cannot load the rules: {e}"),
         )
 
     def reload(self) -> None:
@@ -409,10 +414,6 @@ class AssignmentRulesTab(QWidget):
         )
         self.preview_button.setEnabled(self.loaded)
         self.apply_button.setEnabled(self.may_apply and self.loaded and self.model.rowCount() > 0)
-
-    def _show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
 
     # -- editing ---------------------------------------------------------------------------
     def rule_dialog(self, rule: Any = None) -> RuleDialog:
@@ -459,18 +460,12 @@ class AssignmentRulesTab(QWidget):
 
         def renumber() -> None:
             for moved, position in moves:
+                values = {name: getattr(moved, name) for name in RULE_FIELDS}
                 portfolios.save_rule(
                     ctx.db,
                     ctx.actor,
                     moved.id,
-                    collector_id=moved.collector_id,
-                    segment=moved.segment,
-                    region=moved.region,
-                    number_from=moved.number_from,
-                    number_to=moved.number_to,
-                    balance_min=moved.balance_min,
-                    balance_max=moved.balance_max,
-                    position=position,
+                    **(values | {"position": position}),
                     expected_version=moved.version,
                 )
 
@@ -487,7 +482,7 @@ class AssignmentRulesTab(QWidget):
             self.load(select_id)
 
         def failed(error: O2CError) -> None:
-            self._show_banner(f"Not saved: {error}")
+            set_error(self.banner, f"Not saved: {error}")
             self.load(select_id)
 
         workers.submit(fn, *args, owner=self, on_done=done, on_failed=failed)
@@ -505,6 +500,30 @@ class AssignmentRulesTab(QWidget):
         names[None] = NOBODY
         return names
 
+    def _run_rules(
+        self,
+        service: Callable[..., Any],
+        only_unassigned: bool,
+        on_done: Callable[[Any], None],
+        undo: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Preview or apply the rules on a worker; a failure is undone (`undo`), the buttons
+        come back and the error is shown."""
+
+        def failed(error: O2CError) -> None:
+            undo()
+            self._enable()
+            show_error(self, error)
+
+        workers.submit(
+            partial(service, only_unassigned=only_unassigned),
+            self.ctx.db,
+            self.ctx.actor,
+            owner=self,
+            on_done=on_done,
+            on_failed=failed,
+        )
+
     def run_preview(self) -> None:
         only_unassigned = bool(self.scope.currentData())
         self.preview_label.setText("Counting…")
@@ -514,18 +533,11 @@ class AssignmentRulesTab(QWidget):
             self.show_preview(counts)
             self._enable()
 
-        def failed(error: O2CError) -> None:
-            self.preview_label.setText("")
-            self._enable()
-            show_error(self, error)
-
-        workers.submit(
-            partial(portfolios.preview_rules, only_unassigned=only_unassigned),
-            self.ctx.db,
-            self.ctx.actor,
-            owner=self,
-            on_done=done,
-            on_failed=failed,
+        self._run_rules(
+            portfolios.preview_rules,
+            only_unassigned,
+            done,
+            lambda: self.preview_label.setText(""),
         )
 
     def show_preview(self, counts: dict[int | None, int]) -> None:
@@ -547,7 +559,6 @@ class AssignmentRulesTab(QWidget):
     def apply(self) -> None:
         """Count first, confirm with the count, then apply on a worker with a busy indicator."""
         only_unassigned = bool(self.scope.currentData())
-        ctx = self.ctx
         self.apply_button.setEnabled(False)
 
         def counted(counts: dict[int | None, int]) -> None:
@@ -565,18 +576,7 @@ class AssignmentRulesTab(QWidget):
             ):
                 self._apply(only_unassigned)
 
-        def failed(error: O2CError) -> None:
-            self._enable()
-            show_error(self, error)
-
-        workers.submit(
-            partial(portfolios.preview_rules, only_unassigned=only_unassigned),
-            ctx.db,
-            ctx.actor,
-            owner=self,
-            on_done=counted,
-            on_failed=failed,
-        )
+        self._run_rules(portfolios.preview_rules, only_unassigned, counted)
 
     def _apply(self, only_unassigned: bool) -> None:
         progress = QProgressDialog("Assigning customers by the rules…", None, 0, 0, self)
@@ -596,19 +596,7 @@ class AssignmentRulesTab(QWidget):
                 self.ctx.signals.customers_changed.emit()
             show_info(self, f"{changed:,} customer(s) assigned by the rules.")
 
-        def failed(error: O2CError) -> None:
-            progress.close()
-            self._enable()
-            show_error(self, error)
-
-        workers.submit(
-            partial(portfolios.apply_rules, only_unassigned=only_unassigned),
-            self.ctx.db,
-            self.ctx.actor,
-            owner=self,
-            on_done=done,
-            on_failed=failed,
-        )
+        self._run_rules(portfolios.apply_rules, only_unassigned, done, progress.close)
         progress.show()
 
 
@@ -637,7 +625,7 @@ class AssignCollectorDialog(ActionDialog):
             ctx.db,
             owner=self,
             on_done=self._fill,
-            on_failed=lambda e: (self.banner.setText(str(e)), self.banner.show()),
+            on_failed=lambda e: set_error(self.banner, str(e)),
         )
 
     def _fill(self, collectors: list[tuple[int, str]]) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLayout, QVBoxLayout, QWidget
+
+from o2c_desktop.errors import ConflictError, ValidationFailed
 
 ERROR_STYLE = "color: #b00020;"
 BANNER_STYLE = (
@@ -41,6 +45,28 @@ def banner() -> QLabel:
 def set_error(label: QLabel, message: str | None) -> None:
     label.setText(message or "")
     label.setVisible(bool(message))
+
+
+def place_problems(
+    errors: Mapping[str, QLabel], error: Exception, field_for: Callable[[str], str | None]
+) -> None:
+    """Each problem of a ValidationFailed under the input it names, the other lines cleared.
+
+    `field_for` maps the field as the service spells it ('Days past due', 'dpd_bands[2]') to the
+    key of an input's error line; problems it does not place are left to the banner."""
+    messages: dict[str, list[str]] = {}
+    if isinstance(error, ValidationFailed):
+        for problem in error.problems:
+            key = field_for(problem.field)
+            if key in errors:
+                messages.setdefault(key, []).append(problem.message)
+    for key, label in errors.items():
+        set_error(label, "\n".join(messages.get(key, ())))
+
+
+def not_saved(error: Exception) -> str:
+    """The banner's text after a failed save: a conflict names who changed what since."""
+    return str(error) if isinstance(error, ConflictError) else f"Not saved: {error}"
 
 
 def save_cancel_layout(dialog: QDialog, body: QWidget | QLayout, save: object) -> QDialogButtonBox:

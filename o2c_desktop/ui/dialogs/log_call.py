@@ -7,6 +7,10 @@ the field that comes next (the amount for a promise, the items for a dispute, th
 otherwise), Enter saves from anywhere (Shift+Enter is a new line in the notes), Escape cancels.
 "No answer" is two keystrokes: 2, Enter. Problems the service finds are shown next to their
 fields and the input stays as typed.
+
+The callers claim the customer before opening the dialog; saving takes or renews that claim too
+(calls.log_call), so a customer someone else took meanwhile (the lease ran out while the dialog
+was open) is refused with their name in the banner, and the input stays for later.
 """
 
 from __future__ import annotations

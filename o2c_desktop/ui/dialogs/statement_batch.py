@@ -29,8 +29,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
 )
@@ -41,6 +39,8 @@ from o2c_desktop.services import customers, mail_settings, statement_mail, state
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.statement_preview import DEFAULT_PATTERN, KIND_CHOICES
+from o2c_desktop.ui.widgets.batch_run import BatchRun
+from o2c_desktop.ui.widgets.layouts import toolbar
 from o2c_desktop.ui.widgets.messages import show_error
 
 
@@ -144,9 +144,7 @@ class StatementBatchDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Statements batch")
-        self.task: workers.Task | None = None
         self.outcome: BatchOutcome | None = None
-        self._phase = "Statements"
         as_of = previous_month_end(today or date.today())
 
         # -- the statement ---------------------------------------------------------------
@@ -236,24 +234,17 @@ class StatementBatchDialog(QDialog):
         output.addRow("", self.email_note)
 
         # -- running -----------------------------------------------------------------------
-        self.progress = QProgressBar(objectName="batchProgress")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v of %m")
         self.status = QLabel(objectName="batchStatus")
-        self.summary = QPlainTextEdit(objectName="batchSummary", readOnly=True)
-        self.summary.setPlaceholderText("The summary of the run appears here.")
+        self.runner = BatchRun(
+            self, self.status, "batch", "The summary of the run appears here.", self._enable
+        )
+        self.progress, self.summary = self.runner.progress, self.runner.summary
         self.summary.setMinimumHeight(110)
         self.run_button = QPushButton("&Run", default=True)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = self.runner.cancel_button
         self.close_button = QPushButton("Close")
-        self.cancel_button.setAutoDefault(False)
         self.close_button.setAutoDefault(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.status, 1)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.close_button)
+        buttons = toolbar((self.status, 1), self.run_button, self.cancel_button, self.close_button)
 
         layout = QVBoxLayout(self)
         layout.addWidget(statement_box)
@@ -266,7 +257,6 @@ class StatementBatchDialog(QDialog):
         self.kind.currentIndexChanged.connect(self._enable)
         self.use_combined.toggled.connect(self._enable)
         self.run_button.clicked.connect(self.run)
-        self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.reject)
         self.resize(720, 640)
         self._enable()
@@ -301,7 +291,7 @@ class StatementBatchDialog(QDialog):
         workers.submit(load, owner=self, on_done=show, on_failed=lambda e: show_error(self, e))
 
     def _enable(self) -> None:
-        running = self.task is not None
+        running = self.runner.running
         activity = self.kind.currentData() == "activity"
         self.period_from.setEnabled(activity and not running)
         self.from_label.setEnabled(activity)
@@ -373,10 +363,7 @@ class StatementBatchDialog(QDialog):
         except ValidationFailed as exc:
             show_error(self, exc)
             return
-        ctx = self.ctx
-        self.summary.clear()
-        self._phase = "Statements"
-        self.status.setText("Choosing the customers…")
+        ctx, runner = self.ctx, self.runner
 
         def job(task: workers.Task) -> BatchOutcome:
             picked = customer_ids_for(ctx.db, options.numbers) if options.numbers else None
@@ -404,7 +391,7 @@ class StatementBatchDialog(QDialog):
             )
             outcome = BatchOutcome(len(ids), batch)
             if options.email and not batch.cancelled and batch.files:
-                self._phase = "E-mail"
+                runner.phase = "E-mail"
                 started = time.perf_counter()
                 settings = mail_settings.load_mail_settings(ctx.db)
                 outcome.mails = statement_mail.send_batch(
@@ -422,45 +409,16 @@ class StatementBatchDialog(QDialog):
             return outcome
 
         def done(outcome: BatchOutcome) -> None:
-            self.task = None
             self.outcome = outcome
-            self.summary.setPlainText(summary_text(outcome, options.email))
-            self.status.setText("Cancelled." if outcome.batch.cancelled else "Done.")
-            self._enable()
+            runner.finish(summary_text(outcome, options.email), outcome.batch.cancelled)
             for customer_id in {f.customer_id for f in outcome.batch.files}:
                 ctx.signals.customer_changed.emit(customer_id)
 
-        def failed(error: O2CError) -> None:
-            self.task = None
-            self.status.setText("Stopped.")
-            self.summary.setPlainText(str(error))
-            self._enable()
-            show_error(self, error)
-
-        self.task = workers.submit(
-            job,
-            owner=self,
-            with_task=True,
-            on_done=done,
-            on_failed=failed,
-            on_progress=self._progress,
-        )
-        self._enable()
-
-    def _progress(self, done: int, total: int) -> None:
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
-        self.status.setText(f"{self._phase}: {done:,} of {total:,}")
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.status.setText("Cancelling…")
-            self.cancel_button.setEnabled(False)
+        runner.start(job, done, phase="Statements", status="Choosing the customers…")
 
     def reject(self) -> None:
         """Escape or Close while running cancels first; the dialog closes once it stopped."""
-        if self.task is not None:
-            self.cancel()
+        if self.runner.running:
+            self.runner.cancel()
             return
         super().reject()

@@ -16,7 +16,6 @@ names; what cannot even be read as a number is refused here, the same way, befor
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,26 +33,23 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
-    QSplitter,
-    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from o2c_desktop.errors import ConflictError, FieldProblem, O2CError, ValidationFailed
+from o2c_desktop.errors import FieldProblem, ValidationFailed
 from o2c_desktop.money import parse_amount
 from o2c_desktop.services import collection_strategy
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.form_support import banner, error_label, set_error, with_error
+from o2c_desktop.ui.dialogs.form_support import error_label, with_error
 from o2c_desktop.ui.models.columns import Column
-from o2c_desktop.ui.models.list_table import ROW_ROLE, ListTableModel
+from o2c_desktop.ui.widgets.layouts import scrolling
+from o2c_desktop.ui.widgets.list_editor import ListEditorTab, normalise
 from o2c_desktop.ui.widgets.messages import confirm
-from o2c_desktop.ui.widgets.table_panel import configure_table
 
 SOURCE = "Collection strategy"
 # Friendlier names for the rules the strategy service is expected to have; any other field is
@@ -89,11 +85,6 @@ NUMBER_ALIGNMENT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 
 def humanise(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
-
-
-def normalise(text: str) -> str:
-    """A problem's field as a comparable key: 'Overdue amount bands, row 2' → 'overdue_amount…'."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def fmt(value: Any) -> str:
@@ -285,33 +276,22 @@ STRATEGY_COLUMNS = (
 )
 
 
-class StrategyTab(QWidget):
+class StrategyTab(ListEditorTab):
     """The strategies and the editor of the selected one. Saves through its own buttons, and
     with the Settings dialog's Save when it has unsaved changes."""
 
+    source = SOURCE
+
     def __init__(self, ctx: UiContext, parent: Any = None):
-        super().__init__(parent)
-        self.ctx = ctx
-        self.editable = ctx.actor.may(Permission.MANAGE_STRATEGIES)
-        self.strategies: list[Any] = []
-        self.current: Any = None  # the Strategy being edited (id None: not saved yet)
-        self.base_version: int | None = None
-        self.dirty = False
-        self.loaded = False
-        self._pending: Any = None
-        self._last_error: O2CError | None = None
-        self._filling = False
+        editable = ctx.actor.may(Permission.MANAGE_STRATEGIES)
+        super().__init__(
+            ctx, editable, STRATEGY_COLUMNS, ("strategyList", "strategyStatus"), parent
+        )
+        self.strategies: list[Any] = []  # `current`: the one edited (id None: not saved yet)
         self.specs: list[FieldSpec] = []
         self.inputs: dict[str, Any] = {}
-        self.errors: dict[str, QLabel] = {}
 
-        self.banner = banner()
-        self.list_model = ListTableModel(STRATEGY_COLUMNS, self)
-        self.list_view = QTableView(objectName="strategyList")
-        self.list_view.setModel(self.list_model)
-        configure_table(self.list_view)
-        self.list_view.setSortingEnabled(False)
-        self.list_view.setMinimumWidth(220)
+        self.view.setMinimumWidth(220)
         self.new_button = QPushButton("&New strategy")
         self.new_button.setToolTip("A new strategy starting from the selected one's rules")
         self.activate_button = QPushButton("&Activate")
@@ -321,17 +301,7 @@ class StrategyTab(QWidget):
             button.setAutoDefault(False)
             if not self.editable:
                 button.setToolTip(refusal(ctx.actor, Permission.MANAGE_STRATEGIES))
-        self.status = QLabel(objectName="strategyStatus")
-        self.status.setStyleSheet("color: #666;")
         self.status.setWordWrap(True)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.list_view, 1)
-        left_buttons = QHBoxLayout()
-        left_buttons.addWidget(self.new_button)
-        left_buttons.addWidget(self.activate_button)
-        left_layout.addLayout(left_buttons)
 
         self.name = QLineEdit(objectName="strategyName")
         self.name.setMaxLength(80)
@@ -340,37 +310,15 @@ class StrategyTab(QWidget):
         self.form_host = QWidget()
         self.form_layout = QVBoxLayout(self.form_host)
         self.form_layout.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        scroll.setWidget(self.form_host)
         name_row = QFormLayout()
         name_row.addRow("Name", with_error(self.name, self.errors["name"]))
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        right_layout.addLayout(name_row)
-        right_layout.addWidget(scroll, 1)
-        save_row = QHBoxLayout()
-        save_row.addWidget(self.status, 1)
-        save_row.addWidget(self.save_button)
-        right_layout.addLayout(save_row)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 640])
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(splitter, 1)
+        editor = QVBoxLayout()
+        editor.addLayout(name_row)
+        editor.addWidget(scrolling(self.form_host), 1)
+        self.arrange((self.new_button, self.activate_button), editor, self.save_button, (240, 640))
 
         self.new_button.clicked.connect(self.new_strategy)
         self.activate_button.clicked.connect(self.activate_selected)
-        self.save_button.clicked.connect(self.save_clicked)
-        self.list_view.selectionModel().currentRowChanged.connect(
-            lambda current, previous: self._picked(current.row(), previous.row())
-        )
         self._enable()
         self.load()
 
@@ -394,7 +342,7 @@ class StrategyTab(QWidget):
     def _loaded(self, loaded: tuple[list[Any], Any], select_id: int | None) -> None:
         saved, active = loaded
         self.strategies = list(saved) or [active]  # none saved yet: the default, to save
-        self._show_list()
+        self.show_rows(self.strategies)
         wanted = (
             select_id
             if select_id is not None
@@ -405,18 +353,6 @@ class StrategyTab(QWidget):
         self.fill(self.strategies[row])
         self.loaded = True
         self._enable()
-
-    def _show_list(self) -> None:
-        self.list_view.selectionModel().blockSignals(True)
-        self.list_model.set_rows(self.strategies)
-        self.list_view.resizeColumnsToContents()
-        self.list_view.selectionModel().blockSignals(False)
-
-    def _select_row(self, row: int) -> None:
-        selection = self.list_view.selectionModel()
-        selection.blockSignals(True)
-        self.list_view.selectRow(row)
-        selection.blockSignals(False)
 
     def _picked(self, row: int, previous: int) -> None:
         if not 0 <= row < len(self.strategies) or self.strategies[row] is self.current:
@@ -430,7 +366,7 @@ class StrategyTab(QWidget):
         if self.current is not None and self.current.id is None and not self.current.active:
             # a new strategy left unsaved: it leaves the list
             self.strategies = [s for s in self.strategies if s is not self.current]
-            self._show_list()
+            self.show_rows(self.strategies)
             self._select_row(next(i for i, s in enumerate(self.strategies) if s is target))
         self.fill(target)
 
@@ -507,13 +443,9 @@ class StrategyTab(QWidget):
                 widget.setText(fmt(value))
             else:
                 widget.set_value(value)
-        for label in self.errors.values():
-            set_error(label, None)
         self._filling = False
-        self.dirty = False
-        self.banner.hide()
+        self._clean()
         self.status.setText(self._describe(strategy))
-        self._enable()
 
     def _describe(self, strategy: Any) -> str:
         if strategy.id is None:
@@ -521,11 +453,6 @@ class StrategyTab(QWidget):
                 " (it becomes the active strategy)." if strategy.active else "."
             )
         return "The call list is ordered by this strategy." if strategy.active else ""
-
-    def _changed(self) -> None:
-        if not self._filling:
-            self.dirty = True
-            self._enable()
 
     def _enable(self) -> None:
         has = self.current is not None
@@ -571,7 +498,7 @@ class StrategyTab(QWidget):
             name, n = f"Copy of {self.current.name} ({n})", n + 1
         fresh = dataclasses.replace(self.current, id=None, name=name, active=False, version=1)
         self.strategies = [*self.strategies, fresh]
-        self._show_list()
+        self.show_rows(self.strategies)
         self._select_row(len(self.strategies) - 1)
         self.fill(fresh)
         self.dirty = True  # a new strategy is something to save
@@ -598,23 +525,16 @@ class StrategyTab(QWidget):
             on_failed=self._failed,
         )
 
-    # -- saving (prepare on the GUI thread, save on the worker) ----------------------------
-    def prepare(self, force: bool = False) -> None:
-        """Read the inputs for save(); nothing pending when untouched (unless forced)."""
-        for label in self.errors.values():
-            set_error(label, None)
-        self._pending = None
-        if self.current is None or not self.editable:
-            return
-        if not (self.dirty or (force and self.current.id is None)):
-            return
-        try:
-            name, rules = self.values()
-        except ValidationFailed as exc:
-            self._pending = exc
-            return
+    # -- saving (ListEditorTab's hooks) ----------------------------------------------------
+    def wants_save(self, force: bool) -> bool:
+        if self.current is None:
+            return False
+        return self.dirty or (force and self.current.id is None)
+
+    def pending_save(self) -> tuple[Any, ...]:
+        name, rules = self.values()
         first = not any(s.id is not None for s in self.strategies)
-        self._pending = (
+        return (
             self.current.id,
             name,
             rules,
@@ -622,44 +542,23 @@ class StrategyTab(QWidget):
             first or (self.current.id is None and self.current.active),
         )
 
-    def save(self) -> Any:
-        """Runs on the worker: the service validates, checks the version, audits, commits."""
-        pending = self._pending
-        if pending is None:
-            return None
-        try:
-            if isinstance(pending, ValidationFailed):
-                raise pending
-            strategy_id, name, rules, version, activate = pending
-            return collection_strategy.save_strategy(
-                self.ctx.db,
-                self.ctx.actor,
-                strategy_id,
-                name,
-                rules,
-                expected_version=version,
-                activate=activate,
-            )
-        except O2CError as exc:
-            self._last_error = exc
-            raise
+    def store(self, pending: tuple[Any, ...]) -> Any:
+        strategy_id, name, rules, version, activate = pending
+        return collection_strategy.save_strategy(
+            self.ctx.db,
+            self.ctx.actor,
+            strategy_id,
+            name,
+            rules,
+            expected_version=version,
+            activate=activate,
+        )
 
-    def save_clicked(self) -> None:
-        self.banner.hide()
-        self.prepare(force=True)
-        if self._pending is None:
-            self.status.setText("Nothing changed.")
-            return
-        self._busy(True)
-        workers.submit(self.save, owner=self, on_done=self._saved, on_failed=self._failed)
+    def fetch_rows(self) -> list[Any]:
+        return collection_strategy.list_strategies(self.ctx.db, self.ctx.actor)
 
-    def _busy(self, busy: bool) -> None:
-        for button in (self.save_button, self.activate_button, self.new_button):
-            button.setEnabled(not busy)
-        if busy:
-            self.status.setText("Saving…")
-        else:
-            self._enable()
+    def busy_buttons(self) -> tuple[QPushButton, ...]:
+        return (self.save_button, self.activate_button, self.new_button)
 
     def _saved(self, strategy: Any, message: str = "Saved.") -> None:
         self._busy(False)
@@ -670,48 +569,6 @@ class StrategyTab(QWidget):
         self.banner.hide()
         self.status.setText(message)
         self.ctx.signals.strategy_changed.emit()
-
-    def _failed(self, error: O2CError) -> None:
-        self._busy(False)
-        self.show_problems(error)
-        self.status.setText("")
-        self._show_banner(str(error) if isinstance(error, ConflictError) else f"Not saved: {error}")
-        if isinstance(error, ConflictError):
-            self._rebase()
-
-    def _rebase(self) -> None:
-        """After a conflict the input stays; the next Save is made against their version."""
-        strategy_id = self.current.id if self.current is not None else None
-
-        def rebased(saved: list[Any]) -> None:
-            mine = next((s for s in saved if s.id == strategy_id), None)
-            if mine is not None:
-                self.base_version = mine.version
-
-        workers.submit(
-            collection_strategy.list_strategies,
-            self.ctx.db,
-            self.ctx.actor,
-            owner=self,
-            on_done=rebased,
-            on_failed=lambda _e: None,
-        )
-
-    def show_problems(self, error: O2CError) -> bool:
-        """Put each problem under the input it names; True when the error was this tab's."""
-        if error is not self._last_error and not (
-            isinstance(error, ValidationFailed) and error.source == SOURCE
-        ):
-            return False
-        if isinstance(error, ValidationFailed):
-            messages: dict[str, list[str]] = {}
-            for problem in error.problems:
-                key = self.field_for(problem.field)
-                if key is not None:
-                    messages.setdefault(key, []).append(problem.message)
-            for key, texts in messages.items():
-                set_error(self.errors[key], "\n".join(texts))
-        return True
 
     def field_for(self, problem_field: str) -> str | None:
         """Which input a problem names: the rule's own name, its label, or either with a row
@@ -725,11 +582,3 @@ class StrategyTab(QWidget):
                 if key == known or key.startswith(known + "_"):
                     return spec.name
         return None
-
-    def _show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-
-    def selected(self) -> Any:
-        index = self.list_view.currentIndex()
-        return index.data(ROW_ROLE) if index.isValid() else None

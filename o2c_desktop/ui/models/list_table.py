@@ -1,7 +1,9 @@
-"""A table model over a small, fully loaded list of dataclasses (contacts, history, users).
+"""A table model over a list of row objects (dataclasses) shown through `Column`s.
 
-Small lists are sorted and filtered in memory through a QSortFilterProxyModel; big lists (the
-customer list) use CustomerTableModel, which leaves both to SQL.
+Every table model of the application is one of these: small lists are loaded whole and sorted
+and filtered through a QSortFilterProxyModel (TablePanel); long ones sort and filter their own
+list (FilteredListModel) or leave both to SQL and load pages (PagedTableModel). They differ only
+in how `rows` is filled, so the Qt side (cells, alignment, tooltips, header) is written once here.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class ListTableModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
+    def row_at(self, row: int) -> Any:
+        return self.rows[row] if 0 <= row < len(self.rows) else None
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
 
@@ -45,7 +50,9 @@ class ListTableModel(QAbstractTableModel):
             return column.display(row)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return RIGHT
-        if role == SORT_ROLE:
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
+            return column.tooltip(row)
+        if role == SORT_ROLE:  # what a proxy compares: never None, numbers as numbers
             value = column.value(row)
             return "" if value is None else (float(value) if column.numeric else str(value))
         if role == ROW_ROLE:

@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from o2c_desktop.ui import workers
-from o2c_desktop.ui.models.columns import RIGHT, Column, header_data
-from o2c_desktop.ui.models.list_table import ROW_ROLE
+from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.models.list_table import ListTableModel
 
 PAGE_SIZE = 200
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class PagedTableModel(QAbstractTableModel):
+class PagedTableModel(ListTableModel):
     page_loaded = Signal()
     count_known = Signal(int)
     failed = Signal(str)
@@ -35,11 +35,9 @@ class PagedTableModel(QAbstractTableModel):
         count: Callable[[Any], int],
         parent: Any = None,
     ):
-        super().__init__(parent)
-        self.columns = list(columns)
+        super().__init__(columns, parent)
         self._fetch, self._count = fetch, count
         self.query = query
-        self.rows: list[Any] = []
         self.total: int | None = None
         self._generation = 0
         self._loading = False
@@ -109,38 +107,13 @@ class PagedTableModel(QAbstractTableModel):
             self.total = total
             self.count_known.emit(total)
 
-    # -- Qt model API ----------------------------------------------------------------------
+    # -- Qt model API (cells and header: ListTableModel) --------------------------------------
     def canFetchMore(self, parent: _Index = QModelIndex()) -> bool:  # noqa: B008
         return not parent.isValid() and not self._exhausted and not self._loading
 
     def fetchMore(self, parent: _Index = QModelIndex()) -> None:  # noqa: B008
         if self.canFetchMore(parent):
             self._request_page()
-
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        row, column = self.rows[index.row()], self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.display(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(row)
-        if role == ROW_ROLE:
-            return row
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return header_data(self.columns, section, orientation, role)
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(self.columns):
@@ -151,6 +124,3 @@ class PagedTableModel(QAbstractTableModel):
             return  # a column SQL cannot order by: keep the current order
         if (key, descending) != (self.query.sort_key, self.query.descending):
             self.set_query(replace(self.query, sort_key=key, descending=descending))
-
-    def row_at(self, row: int) -> Any:
-        return self.rows[row] if 0 <= row < len(self.rows) else None

@@ -1,52 +1,40 @@
 """Collections: the collector's working screen. The call list (scored and ordered by the active
-strategy) on the left, the customer being worked on the right: credit header, overdue items,
-contacts with their phone numbers, recent calls and notes, open promises.
+strategy) on the left, the customer being worked on the right (the work panel): credit header,
+overdue items, contacts with their phone numbers, recent calls and notes, open promises.
 
 Keyboard first: Enter takes the next customer off the list (claiming it, releasing the one just
 worked), Ctrl+L logs a call. A double-click works a particular customer; selecting a row only
 shows it. A collector sees their own portfolio; a manager any collector's or the whole team's.
 
+Only the customer the user holds (claimed by Enter or a double-click) gets a call logged: Log call
+is off for a customer only viewed, e.g. one "being worked by Maria", so two people never work one
+customer (the calls service refuses it too). The claim is renewed while the customer is worked;
+a renewal that fails (the PC slept past the lease and someone else took the customer) is said in
+the status line, and the customer is no longer this user's.
+
 The list is computed by the service in SQL on a worker; it holds at most a few thousand rows for
 a collector (tens of thousands for the whole team), so it is loaded whole, and sorted and
-filtered in the model's own list (never through a proxy: the proxy's per-row Python calls are
-what made sorting 300,000 rows take minutes).
+filtered in the model's own list (models.call_list_table).
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QDate,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSettings,
-    Qt,
-    QTimer,
-    QUrl,
-    Signal,
-)
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtCore import QDate, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
     QDateEdit,
     QDialog,
-    QFrame,
-    QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -55,101 +43,40 @@ from PySide6.QtWidgets import (
 
 from o2c_desktop.config import config_dir
 from o2c_desktop.errors import O2CError
-from o2c_desktop.services import (
-    activities,
-    call_list,
-    calls,
-    claims,
-    customers,
-    ledger_queries,
-    portfolios,
-    promises,
-    users,
-)
+from o2c_desktop.services import call_list, claims, portfolios, users
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.services.call_list import CallListRow
-from o2c_desktop.services.customers import ContactRow, CustomerDetail
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.log_call import CallTarget, LogCallDialog, target_from
-from o2c_desktop.ui.models.columns import RIGHT, Column, header_data
-from o2c_desktop.ui.models.list_table import ROW_ROLE, SORT_ROLE
-from o2c_desktop.ui.screens.customer_collections_tab import (
-    ACTIVITY_COLUMNS,
-    NOTES_SHOWN,
-    PROMISE_COLUMNS,
-    ActivityEntry,
-    timeline,
-    titled,
+from o2c_desktop.ui.dialogs.log_call import LogCallDialog
+from o2c_desktop.ui.models.call_list_table import (
+    COLUMN_WIDTHS,
+    COLUMNS,
+    EXPORT_COLUMNS,
+    CallListModel,
+    overdue_totals,
 )
-from o2c_desktop.ui.screens.customer_profile import CreditHeader
+from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
-from o2c_desktop.ui.widgets.table_panel import TablePanel, configure_table
+from o2c_desktop.ui.widgets.table_panel import configure_table
+from o2c_desktop.ui.widgets.work_panel import WorkData, WorkPanel, load_work, tel_url
 
-_Index = QModelIndex | QPersistentModelIndex
+__all__ = ["CollectionsScreen", "tel_url"]  # tel_url: the work panel's, for its callers
+
 TEAM, OWN = "team", "own"
-CALLS_SHOWN = 20
 RENEW_CLAIM_MS = 10 * 60 * 1000  # claims last 15 minutes; renew while the customer is open
-STATUS_STYLE = {"info": "color: #555;", "warn": "color: #b00020; font-weight: 600;"}
-
-COLUMNS = (
-    Column("score", "Score", lambda r: r.score, numeric=True),
-    Column("number", "Number", lambda r: r.number),
-    Column("name", "Name", lambda r: r.name),
-    Column("collector", "Collector", lambda r: r.collector),
-    Column(
-        "overdue",
-        "Overdue",
-        lambda r: r.overdue,
-        lambda r: formatting.amount(r.overdue),
-        numeric=True,
-        tooltip=lambda r: formatting.money(r.overdue, r.currency),
-    ),
-    Column("oldest", "Oldest (days)", lambda r: r.oldest_days_past_due, numeric=True),
-    Column(
-        "reasons",
-        "Reasons",
-        lambda r: "; ".join(r.reasons),
-        tooltip=lambda r: "\n".join(r.reasons),
-    ),
-    Column("next_action", "Next action", lambda r: r.next_action),
-    Column("claimed_by", "Claimed by", lambda r: r.claimed_by),
-)
-EXPORT_COLUMNS = (*COLUMNS, Column("currency", "Currency", lambda r: r.currency))
-ITEM_COLUMNS = (
-    Column("number", "Number", lambda r: r.number),
-    Column("due_date", "Due", lambda r: r.due_date, lambda r: formatting.day(r.due_date)),
-    Column("days_past_due", "Days past due", lambda r: r.days_past_due, numeric=True),
-    Column(
-        "open_amount",
-        "Open",
-        lambda r: r.open_amount,
-        lambda r: formatting.amount(r.open_amount),
-        numeric=True,
-    ),
-    Column(
-        "disputed_amount",
-        "Disputed",
-        lambda r: r.disputed_amount,
-        lambda r: formatting.amount(r.disputed_amount) if r.disputed_amount else "",
-        numeric=True,
-    ),
-)
+# The layout's group in the settings file. Bumped when the panes or columns change: a layout
+# saved by an older version (a narrow list, the contacts beside the items) is not restored.
+LAYOUT_GROUP = "collections_v2"
+OLD_LAYOUT_GROUPS = ("collections",)
+# Until the user moves them: the call list gets 45 % of the width (room for the reasons); the
+# work panel's overdue items, contacts, and activity with promises share its height 2:1:2.
+DEFAULT_SHARES = {"splitter": (45, 55), "work": (2, 1, 2)}
 
 
 def layout_settings() -> QSettings:
     """The same INI file as the main window's layout (main_window.window_settings)."""
     return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
-
-
-def tel_url(phone: str) -> str:
-    """A dialable tel: URL (RFC 3966) from a number as people write it: "+49 (0)30 123-45"
-    becomes "tel:+4930123 45" without the spaces; the "(0)" trunk prefix goes after a +."""
-    text = phone.strip()
-    if text.startswith("+"):
-        text = text.replace("(0)", "")
-    digits = re.sub(r"[^0-9*#]", "", text)
-    return f"tel:{'+' if text.startswith('+') else ''}{digits}"
 
 
 def holder(ctx: UiContext, customer_id: int) -> str | None:
@@ -162,289 +89,15 @@ def holder(ctx: UiContext, customer_id: int) -> str | None:
     )
 
 
-def overdue_totals(rows: Sequence[CallListRow]) -> dict[str, Decimal]:
-    """Per currency: amounts in different currencies are never added together."""
-    totals: dict[str, Decimal] = {}
-    for row in rows:
-        totals[row.currency] = totals.get(row.currency, Decimal(0)) + row.overdue
-    return totals
-
-
-def _sort_key(value: Any) -> tuple[bool, Any]:
-    return (value is None, value if value is not None else 0)
-
-
-class CallListModel(QAbstractTableModel):
-    """The call list, loaded whole; sorting and filtering work on the model's own list.
-
-    `rows` are the rows shown (filtered, in the chosen order); `all_rows` everything loaded in
-    the service's order (score, then overdue)."""
-
-    def __init__(self, columns: Sequence[Column], parent: Any = None) -> None:
-        super().__init__(parent)
-        self.columns = list(columns)
-        self.all_rows: list[CallListRow] = []
-        self.rows: list[CallListRow] = []
-        self._haystacks: list[str] = []
-        self._filter = ""
-        self._sort: tuple[int, Qt.SortOrder] | None = None
-
-    # -- content ---------------------------------------------------------------------------
-    def set_rows(self, rows: Sequence[CallListRow]) -> None:
-        self.all_rows = list(rows)
-        self._haystacks = [
-            " ".join(
-                x or "" for x in (r.number, r.name, r.collector, " ".join(r.reasons), r.next_action)
-            ).casefold()
-            for r in self.all_rows
-        ]
-        self._rebuild()
-
-    def set_filter(self, text: str) -> None:
-        self._filter = text.strip().casefold()
-        self._rebuild()
-
-    def replace_row(self, customer_id: int, change: Callable[[CallListRow], CallListRow]) -> None:
-        """Update one row in place (a claim taken or released), without reloading the list."""
-        for rows in (self.all_rows, self.rows):
-            for n, row in enumerate(rows):
-                if row.customer_id == customer_id:
-                    rows[n] = change(row)
-        row_number = self.row_of(customer_id)
-        if row_number is not None:
-            self.dataChanged.emit(
-                self.index(row_number, 0), self.index(row_number, len(self.columns) - 1)
-            )
-
-    def _rebuild(self) -> None:
-        self.beginResetModel()
-        words = self._filter.split()
-        rows = [
-            row
-            for row, hay in zip(self.all_rows, self._haystacks, strict=True)
-            if all(word in hay for word in words)
-        ]
-        if self._sort is not None:
-            column, order = self._sort
-            value = self.columns[column].value
-            rows.sort(
-                key=lambda r: _sort_key(value(r)),
-                reverse=order == Qt.SortOrder.DescendingOrder,
-            )
-        self.rows = rows
-        self.endResetModel()
-
-    def row_at(self, row: int) -> CallListRow | None:
-        return self.rows[row] if 0 <= row < len(self.rows) else None
-
-    def row_of(self, customer_id: int) -> int | None:
-        for n, row in enumerate(self.rows):
-            if row.customer_id == customer_id:
-                return n
-        return None
-
-    # -- Qt model API ----------------------------------------------------------------------
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        row, column = self.rows[index.row()], self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.display(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip is not None:
-            return column.tooltip(row)
-        if role == SORT_ROLE:
-            return column.value(row)
-        if role == ROW_ROLE:
-            return row
-        return None
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return header_data(self.columns, section, orientation, role)
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if 0 <= column < len(self.columns):
-            self._sort = (column, order)
-            self._rebuild()
-
-
-# ---------------------------------------------------------------------------------------------
-# The work panel
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkData:
-    """Everything the work panel shows about one customer, read on a worker."""
-
-    detail: CustomerDetail
-    target: CallTarget
-    activity: list[ActivityEntry]
-    promises: list[promises.PromiseStatus]
-
-
-def load_work(ctx: UiContext, customer_id: int, as_of: date) -> WorkData:
-    db, actor = ctx.db, ctx.actor
-    detail = customers.get_customer(db, actor, customer_id)
-    items = ledger_queries.open_items(db, actor, customer_id, as_of)
-    recent = calls.recent_calls(db, actor, customer_id, CALLS_SHOWN)
-    # The timeline has a line for each call too; the calls come from recent_calls instead.
-    notes = [
-        n
-        for n in activities.list_activities(db, actor, customer_id, NOTES_SHOWN + CALLS_SHOWN)
-        if n.kind != "call"
-    ][:NOTES_SHOWN]
-    return WorkData(
-        detail=detail,
-        target=target_from(detail, items, as_of),
-        activity=timeline(recent, notes),
-        promises=promises.customer_promises(db, actor, customer_id, as_of),
-    )
-
-
-class ContactsPanel(QFrame):
-    """Who to call: each number as a clickable tel: link (the system's dialer or softphone)
-    and a Copy button; the customer's main number first."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("contactsPanel")
-        self.grid = QGridLayout(self)
-        self.grid.setContentsMargins(4, 4, 4, 4)
-        self.links: list[QLabel] = []
-        self.copy_buttons: list[QPushButton] = []
-
-    def show_contacts(self, main_phone: str | None, contacts: Sequence[ContactRow]) -> None:
-        while self.grid.count():
-            widget = self.grid.takeAt(0).widget()
-            if widget is not None:
-                widget.deleteLater()
-        self.links, self.copy_buttons = [], []
-        people: list[tuple[str, str | None, str | None]] = []
-        if main_phone:
-            people.append(("Main number", main_phone, None))
-        ordered = sorted(contacts, key=lambda c: (not c.is_primary, c.name.casefold()))
-        for contact in ordered:
-            who = contact.name + (f" ({contact.title})" if contact.title else "")
-            people.append(
-                (who + (" ★" if contact.is_primary else ""), contact.phone, contact.email)
-            )
-        if not people:
-            self.grid.addWidget(QLabel("No contacts on file."), 0, 0)
-        for row, (who, phone, email) in enumerate(people):
-            self.grid.addWidget(QLabel(who), row, 0)
-            if phone:
-                link = QLabel(f'<a href="{tel_url(phone)}">{phone}</a>')
-                link.setObjectName(f"phone{row}")
-                link.setToolTip(f"Call {phone} ({tel_url(phone)})")
-                link.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-                link.linkActivated.connect(self.dial)
-                copy = QPushButton("Copy", objectName=f"copyPhone{row}")
-                copy.setToolTip(f"Copy {phone} to the clipboard")
-                copy.clicked.connect(lambda _c=False, p=phone: self.copy(p))
-                self.grid.addWidget(link, row, 1)
-                self.grid.addWidget(copy, row, 2)
-                self.links.append(link)
-                self.copy_buttons.append(copy)
-            else:
-                self.grid.addWidget(QLabel("no phone"), row, 1)
-            self.grid.addWidget(QLabel(email or ""), row, 3)
-        self.grid.setColumnStretch(3, 1)
-
-    @staticmethod
-    def dial(url: str) -> None:
-        QDesktopServices.openUrl(QUrl(url))
-
-    @staticmethod
-    def copy(phone: str) -> None:
-        QGuiApplication.clipboard().setText(phone)
-
-
-class WorkPanel(QWidget):
-    """The customer being worked. `show_data` fills it; the screen decides what to load."""
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.customer_id: int | None = None
-        self.data: WorkData | None = None
-        self.status = QLabel(objectName="workStatus")
-        self.status.setWordWrap(True)
-        self.next_button = QPushButton("&Next customer", objectName="nextCustomer")
-        self.next_button.setToolTip("Take the next customer off the call list (Enter)")
-        self.log_button = QPushButton("&Log call…", objectName="logCall")
-        self.log_button.setToolTip("Log a call, a promise or a dispute (Ctrl+L)")
-        self.profile_button = QPushButton("Open &profile", objectName="openProfile")
-        self.profile_button.setToolTip("Open the customer's profile in the Customers area")
-        actions = QHBoxLayout()
-        actions.addWidget(self.status, 1)
-        for button in (self.next_button, self.log_button, self.profile_button):
-            actions.addWidget(button)
-        self.header = CreditHeader()
-        self.items = TablePanel(ITEM_COLUMNS, "overdue-items")
-        self.items.setObjectName("workItems")
-        self.contacts = ContactsPanel()
-        contacts_area = QScrollArea()
-        contacts_area.setWidgetResizable(True)
-        contacts_area.setWidget(self.contacts)
-        self.activity = TablePanel(ACTIVITY_COLUMNS, "activity")
-        self.activity.setObjectName("workActivity")
-        self.promises = TablePanel(PROMISE_COLUMNS, "open-promises")
-        self.promises.setObjectName("workPromises")
-        self.top_split = QSplitter(Qt.Orientation.Horizontal)
-        self.top_split.addWidget(titled("Overdue items", self.items))
-        self.top_split.addWidget(titled("Contacts", contacts_area))
-        self.bottom_split = QSplitter(Qt.Orientation.Horizontal)
-        self.bottom_split.addWidget(titled("Recent activity", self.activity))
-        self.bottom_split.addWidget(titled("Open promises", self.promises))
-        self.split = QSplitter(Qt.Orientation.Vertical)
-        self.split.addWidget(self.top_split)
-        self.split.addWidget(self.bottom_split)
-        self.body = QWidget()
-        body = QVBoxLayout(self.body)
-        body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.header)
-        body.addWidget(self.split, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(actions)
-        layout.addWidget(self.body, 1)
-        self.body.setEnabled(False)
-        self.say("Press Enter for the first customer on the list.")
-
-    def say(self, text: str, kind: str = "info") -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(STATUS_STYLE[kind])
-
-    def show_data(self, data: WorkData) -> None:
-        self.data = data
-        self.customer_id = data.detail.id
-        self.header.show_customer(data.detail)
-        self.items.set_rows(data.target.overdue_items)
-        self.contacts.show_contacts(data.detail.values.get("phone"), data.detail.contacts)
-        self.activity.set_rows(data.activity)
-        self.promises.set_rows([p for p in data.promises if str(p.state) == "open"])
-        self.body.setEnabled(True)
-
-
-# ---------------------------------------------------------------------------------------------
-# The screen
-# ---------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class ListQuery:
     as_of: date
     collector_id: int | None
     team: bool
+
+    def portfolio(self) -> dict[str, Any]:
+        """Whose customers: the call list service's keyword arguments."""
+        return {"collector_id": self.collector_id, "team": self.team}
 
 
 class CollectionsScreen(QWidget):
@@ -482,15 +135,16 @@ class CollectionsScreen(QWidget):
         self.busy.hide()
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Compute the list again")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("As of"))
-        top.addWidget(self.as_of)
-        top.addWidget(QLabel("Portfolio"))
-        top.addWidget(self.collector)
-        top.addWidget(self.refresh_button)
-        top.addWidget(self.busy)
-        top.addStretch(1)
-        top.addWidget(self.count)
+        top = toolbar(
+            "As of",
+            self.as_of,
+            "Portfolio",
+            self.collector,
+            self.refresh_button,
+            self.busy,
+            STRETCH,
+            self.count,
+        )
 
         # The call list
         self.model = CallListModel(COLUMNS, self)
@@ -502,19 +156,16 @@ class CollectionsScreen(QWidget):
         self.view.setModel(self.model)
         configure_table(self.view)
         self.view.setToolTip("Enter: next customer · double-click: work this customer")
-        for column, width in enumerate((55, 80, 200, 100, 95, 80, 220, 140, 100)):
+        for column, width in enumerate(COLUMN_WIDTHS):
             self.view.setColumnWidth(column, width)
         list_box = QWidget()
         list_layout = QVBoxLayout(list_box)
         list_layout.setContentsMargins(0, 0, 0, 0)
-        filter_row = QHBoxLayout()
-        filter_row.addWidget(self.filter_edit, 1)
-        filter_row.addWidget(self.export_button)
-        list_layout.addLayout(filter_row)
+        list_layout.addLayout(toolbar((self.filter_edit, 1), self.export_button))
         list_layout.addWidget(self.view, 1)
 
         self.work = WorkPanel()
-        self.work.log_button.setEnabled(False)
+        self._enable_log_call(False)
         self.work.profile_button.setEnabled(False)
         if not self.may_work:
             self.work.next_button.setEnabled(False)
@@ -522,27 +173,21 @@ class CollectionsScreen(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(list_box)
         self.splitter.addWidget(self.work)
-        self.splitter.setStretchFactor(0, 2)
-        self.splitter.setStretchFactor(1, 3)
+        self._unsized: list[str] = []  # splitters with no layout saved: DEFAULT_SHARES when shown
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.splitter, 1)
 
         # Behaviour
-        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        for key, slot in (
+            (Qt.Key.Key_Return, self._enter),
+            (Qt.Key.Key_Enter, self._enter),
+            ("Ctrl+L", self.log_call),
+        ):
             QShortcut(
-                QKeySequence(key),
-                self,
-                self._enter,
-                context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+                QKeySequence(key), self, slot, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
             )
-        QShortcut(
-            QKeySequence("Ctrl+L"),
-            self,
-            self.log_call,
-            context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
-        )
         self._reload_timer = QTimer(self, singleShot=True, interval=300)
         self._reload_timer.timeout.connect(self.reload)
         self._preview_timer = QTimer(self, singleShot=True, interval=250)
@@ -581,17 +226,19 @@ class CollectionsScreen(QWidget):
         return {
             "splitter": self.splitter,
             "work": self.work.split,
-            "work_top": self.work.top_split,
             "work_bottom": self.work.bottom_split,
         }
 
     def restore_layout(self) -> None:
         settings = layout_settings()
+        settings.beginGroup(LAYOUT_GROUP)
         for key, splitter in self._splitters().items():
-            state = settings.value(f"collections/{key}")
+            state = settings.value(key)
             if state is not None:
                 splitter.restoreState(state)
-        header = settings.value("collections/header")
+            elif key in DEFAULT_SHARES:
+                self._unsized.append(key)
+        header = settings.value("header")
         if header is not None:
             self.view.horizontalHeader().restoreState(header)
         # Widths and column order are remembered, not the order of the rows: the list opens in
@@ -601,10 +248,24 @@ class CollectionsScreen(QWidget):
     def save_layout(self) -> None:
         """Splitters and columns, in the window layout file (also saved as they change)."""
         settings = layout_settings()
+        for old in OLD_LAYOUT_GROUPS:
+            settings.remove(old)
+        settings.beginGroup(LAYOUT_GROUP)
         for key, splitter in self._splitters().items():
-            settings.setValue(f"collections/{key}", splitter.saveState())
-        settings.setValue("collections/header", self.view.horizontalHeader().saveState())
+            if key not in self._unsized:  # not shown yet: the defaults again next time
+                settings.setValue(key, splitter.saveState())
+        settings.setValue("header", self.view.horizontalHeader().saveState())
+        settings.endGroup()
         settings.sync()
+
+    def _size_by_default(self) -> None:
+        """The splitters no layout was saved for, in DEFAULT_SHARES. Once shown, when they
+        know their length (Qt's own split follows the panes' size hints: a narrow list)."""
+        for key in self._unsized:
+            splitter, parts = self._splitters()[key], DEFAULT_SHARES[key]
+            total = sum(splitter.sizes())
+            splitter.setSizes([total * part // sum(parts) for part in parts])
+        self._unsized = []
 
     # -- the list --------------------------------------------------------------------------
     def _load_collectors(self) -> None:
@@ -644,13 +305,7 @@ class CollectionsScreen(QWidget):
         self.busy.show()
         self.count.setText("Computing the call list…")
         workers.submit(
-            lambda: call_list.call_list(
-                ctx.db,
-                ctx.actor,
-                query.as_of,
-                collector_id=query.collector_id,
-                team=query.team,
-            ),
+            lambda: call_list.call_list(ctx.db, ctx.actor, query.as_of, **query.portfolio()),
             owner=self,
             on_done=lambda rows: self._list_arrived(generation, rows),
             on_failed=lambda error: self._list_failed(generation, error),
@@ -741,12 +396,7 @@ class CollectionsScreen(QWidget):
 
         def advance() -> CallListRow | None:
             return call_list.next_customer(
-                ctx.db,
-                ctx.actor,
-                query.as_of,
-                collector_id=query.collector_id,
-                team=query.team,
-                after=previous,
+                ctx.db, ctx.actor, query.as_of, after=previous, **query.portfolio()
             )
 
         self.work.next_button.setEnabled(False)
@@ -817,15 +467,41 @@ class CollectionsScreen(QWidget):
         me = self.ctx.actor.display_name
         self.model.replace_row(customer_id, lambda r: replace(r, claimed_by=me))
 
-    def _claim_gone(self, customer_id: int) -> None:
+    def _claim_gone(self, customer_id: int, holder: str | None = None) -> None:
+        """The user no longer holds the customer (released, or lost to `holder`)."""
         if self.claimed_id == customer_id:
             self.claimed_id = None
             self._renew_timer.stop()
-        self.model.replace_row(customer_id, lambda r: replace(r, claimed_by=None))
+        if self.work.customer_id == customer_id:
+            self._enable_log_call(False)
+        self.model.replace_row(customer_id, lambda r: replace(r, claimed_by=holder))
 
     def _renew_claim(self) -> None:
-        if self.claimed_id is not None:
-            workers.submit(claims.claim, self.ctx.db, self.ctx.actor, self.claimed_id, owner=self)
+        """Renew the lease on the customer being worked (every RENEW_CLAIM_MS). A renewal can
+        fail: after a sleep longer than the lease another collector may have taken the customer
+        (or it was reassigned, or deleted); then the screen must stop saying "yours"."""
+        customer_id = self.claimed_id
+        if customer_id is None:
+            return
+        workers.submit(
+            claims.hold,
+            self.ctx.db,
+            self.ctx.actor,
+            customer_id,
+            owner=self,
+            on_failed=lambda error: self._claim_lost(customer_id, error),
+        )
+
+    def _claim_lost(self, customer_id: int, error: O2CError) -> None:
+        """A renewal failed: warn, forget the claim and switch Log call off."""
+        if self.claimed_id != customer_id:
+            return  # the user moved on meanwhile
+        holder = error.holder if isinstance(error, claims.ClaimedByOther) else None
+        self._claim_gone(customer_id, holder)
+        data, who = self.work.data, "The customer"
+        if data is not None and data.detail.id == customer_id:
+            who = f"{data.detail.number} {data.detail.name}"
+        self.work.say(f"{who} is no longer yours: {error}", "warn")
 
     def release_claim(self) -> None:
         """Give the customer back to the list (call it when the window closes; unreleased
@@ -841,13 +517,27 @@ class CollectionsScreen(QWidget):
         if row is not None and row.customer_id != self.work.customer_id:
             self.show_customer(row.customer_id)
 
+    def _enable_log_call(self, enabled: bool) -> None:
+        """Log call is for the customer the user holds; the tooltip says why it is off."""
+        self.work.log_button.setEnabled(enabled)
+        if enabled:
+            tip = "Log a call, a promise or a dispute (Ctrl+L)"
+        elif not self.may_work:
+            tip = refusal(self.ctx.actor, Permission.WORK_COLLECTIONS)
+        else:
+            tip = (
+                "Work the customer first (double-click it in the list, or Enter for the next "
+                "one): calls are logged only for the customer you are working"
+            )
+        self.work.log_button.setToolTip(tip)
+
     def show_customer(self, customer_id: int, keep_status: bool = False) -> None:
         """Load the work panel for the customer (off the GUI thread)."""
         self._work_generation += 1
         generation, ctx, as_of = self._work_generation, self.ctx, self.query().as_of
         self.work_loading = True
         self.work.customer_id = customer_id
-        self.work.log_button.setEnabled(False)
+        self._enable_log_call(False)
         workers.submit(
             load_work,
             ctx,
@@ -863,7 +553,7 @@ class CollectionsScreen(QWidget):
             return
         self.work_loading = False
         self.work.show_data(data)
-        self.work.log_button.setEnabled(self.may_work)
+        self._enable_log_call(self.may_work and self.claimed_id == data.detail.id)
         self.work.profile_button.setEnabled(True)
         if not keep_status:
             detail = data.detail
@@ -886,10 +576,19 @@ class CollectionsScreen(QWidget):
             self.open_customer.emit(self.work.customer_id)
 
     def log_call(self) -> LogCallDialog | None:
-        """Ctrl+L: log a call for the customer in the work panel; afterwards the list (scores
-        move), the panel and any open profile of the customer refresh."""
+        """Ctrl+L: log a call for the customer being worked (the one the user holds); afterwards
+        the list (scores move), the panel and any open profile of the customer refresh. On a
+        customer only viewed, the status line says how to work it instead."""
         data = self.work.data
-        if data is None or not self.work.log_button.isEnabled():
+        if data is None or self.work_loading:
+            return None
+        if self.claimed_id != data.detail.id or not self.work.log_button.isEnabled():
+            if self.may_work:
+                self.work.say(
+                    f"Viewing {data.detail.number} {data.detail.name}: double-click it in the "
+                    "list to work it before logging a call.",
+                    "warn",
+                )
             return None
         dialog = LogCallDialog(self.ctx, data.target, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
@@ -898,6 +597,9 @@ class CollectionsScreen(QWidget):
             self._reload_timer.stop()  # the signal asked for a reload; do it now, once
             self.reload()
             self.view.setFocus()  # Enter goes on to the next customer
+        else:
+            # Not saved, perhaps because the claim was lost meanwhile: check it now.
+            self._renew_claim()
         return dialog
 
     def _customer_changed(self, customer_id: int) -> None:
@@ -909,6 +611,8 @@ class CollectionsScreen(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
+        if self._unsized:
+            self._size_by_default()
         if self._stale:
             self.reload()
         if not self.view.hasFocus() and self.focusWidget() is None:

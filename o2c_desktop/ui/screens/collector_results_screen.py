@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QPushButton,
     QSplitter,
@@ -34,6 +33,7 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.screens.dashboard import last_quarter
 from o2c_desktop.ui.widgets.charts import LineChart, Point
+from o2c_desktop.ui.widgets.layouts import toolbar
 from o2c_desktop.ui.widgets.messages import show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
 
@@ -139,14 +139,15 @@ class CollectorResultsScreen(QWidget):
         self.currency.setToolTip("Money in one currency at a time; counts include every currency")
         self.show_button = QPushButton("&Show")
         self.status = QLabel(objectName="resultsStatus")
-        top = QHBoxLayout()
-        top.addWidget(self.quick)
-        top.addWidget(self.date_from)
-        top.addWidget(QLabel("to"))
-        top.addWidget(self.date_to)
-        top.addWidget(self.currency)
-        top.addWidget(self.show_button)
-        top.addWidget(self.status, 1)
+        top = toolbar(
+            self.quick,
+            self.date_from,
+            "to",
+            self.date_to,
+            self.currency,
+            self.show_button,
+            (self.status, 1),
+        )
 
         self.table = TablePanel(COLUMNS, "collector-results", self)
         self.table.view.setObjectName("resultsTable")

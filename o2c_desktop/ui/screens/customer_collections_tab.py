@@ -3,7 +3,14 @@ has been paid against each), the calls logged, and Log call… (Ctrl+L), the sam
 Collections screen.
 
 The columns and the activity timeline (calls and notes merged, newest first) live here too: the
-Collections screen's work panel shows the same things the same way.
+Collections screen's work panel (widgets.work_panel) shows the same things the same way.
+
+Log call claims the customer first (on a worker), as the Collections screen's Enter does: while
+someone else works the customer, the user is told who and no dialog opens. The claim is kept
+until its lease lapses (15 minutes after the claim or the last call logged; the calls service
+renews it with each call), not released when the profile closes: a profile may be left open for
+hours, so it does not renew the lease, and a release on closing would also drop the claim the
+user's Collections screen may hold on the same customer.
 """
 
 from __future__ import annotations
@@ -15,14 +22,16 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from o2c_desktop.services import activities, calls, customers, ledger_queries, promises
+from o2c_desktop.errors import O2CError
+from o2c_desktop.services import activities, calls, claims, customers, ledger_queries, promises
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.services.customers import CustomerDetail
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.log_call import CallTarget, LogCallDialog, target_from
 from o2c_desktop.ui.models.columns import Column
-from o2c_desktop.ui.widgets.messages import show_error
+from o2c_desktop.ui.widgets.layouts import titled
+from o2c_desktop.ui.widgets.messages import show_error, show_info
 from o2c_desktop.ui.widgets.table_panel import TablePanel
 
 STATE_LABELS = {"open": "Open", "kept": "Kept", "broken": "Broken", "cancelled": "Cancelled"}
@@ -110,17 +119,6 @@ def timeline(
     return sorted(entries, key=lambda e: e.at, reverse=True)
 
 
-def titled(title: str, widget: QWidget) -> QWidget:
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    label = QLabel(title)
-    label.setStyleSheet("font-weight: 600;")
-    layout.addWidget(label)
-    layout.addWidget(widget)
-    return box
-
-
 @dataclass(frozen=True)
 class TabData:
     target: CallTarget
@@ -149,6 +147,7 @@ class CollectionsTab(QWidget):
         self.ctx, self.customer_id = ctx, customer_id
         self.target: CallTarget | None = None
         self.loaded = False
+        self.claiming = False  # Log call is taking the claim on a worker
         may = ctx.actor.may(Permission.WORK_COLLECTIONS)
         self.log_button = QPushButton("Log &call…", objectName="logCallButton")
         self.log_button.setToolTip(
@@ -200,9 +199,40 @@ class CollectionsTab(QWidget):
         self.log_button.setEnabled(self.ctx.actor.may(Permission.WORK_COLLECTIONS))
         self.loaded = True
 
-    def log_call(self) -> LogCallDialog | None:
-        """Ctrl+L / Log call…: the dialog; when saved, everything showing the customer reloads."""
-        if self.target is None or not self.log_button.isEnabled():
+    def log_call(self) -> None:
+        """Ctrl+L / Log call…: claim the customer (off the GUI thread), then the dialog; when
+        someone else is working the customer, say who instead."""
+        if self.target is None or not self.log_button.isEnabled() or self.claiming:
+            return
+        self.claiming = True
+        self.log_button.setEnabled(False)
+        workers.submit(
+            claims.hold,
+            self.ctx.db,
+            self.ctx.actor,
+            self.customer_id,
+            owner=self,
+            on_done=lambda _none: self._claimed(),
+            on_failed=self._not_claimed,
+        )
+
+    def _claimed(self) -> None:
+        self.claiming = False
+        self.log_button.setEnabled(True)
+        self.open_dialog()
+
+    def _not_claimed(self, error: O2CError) -> None:
+        self.claiming = False
+        self.log_button.setEnabled(True)
+        if isinstance(error, claims.ClaimedByOther):
+            show_info(self, str(error), "Customer being worked")
+        else:
+            show_error(self, error)
+
+    def open_dialog(self) -> LogCallDialog | None:
+        """The Log call dialog (the customer claimed); when saved, everything showing the
+        customer reloads."""
+        if self.target is None:
             return None
         dialog = LogCallDialog(self.ctx, self.target, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:

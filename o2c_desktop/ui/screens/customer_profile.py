@@ -236,7 +236,8 @@ class CustomerProfile(QWidget):
         self.ledger = LedgerTab(ctx, customer_id)
         self.tabs.addTab(self.ledger, "&Ledger")
 
-        # Collections: promises, calls, Log call… (Ctrl+L anywhere on the profile)
+        # Collections: promises, calls, Log call… (Ctrl+L anywhere on the profile; it claims the
+        # customer first, so nobody else works it meanwhile: see customer_collections_tab)
         self.collections = CollectionsTab(ctx, customer_id)
         self.tabs.addTab(self.collections, "Collect&ions")
 

@@ -9,7 +9,13 @@ worker with a progress bar and Cancel, then shows the summary (files, e-mailed, 
 offers to open the folder, like the statements batch.
 
 A run can hold a letter per overdue customer (tens of thousands at 200,000 customers): the
-table model sorts and filters its own list (a sort proxy over that many rows is far too slow).
+table model sorts and filters its own list (models.filtered_list; a sort proxy is far too slow).
+The production runs like the statements batch (widgets.batch_run).
+
+"Export…" writes the letters as filtered and sorted on screen to CSV or XLSX on a worker, with
+exact amounts and their currency (like every table of the app), so a proposal can be reviewed
+or signed off outside the app. A letter's overdue items, the unapplied payments and credit notes
+netted against them, and the net amount it asks for are separate columns.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QDate,
     QEvent,
     QModelIndex,
@@ -38,11 +43,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QDateEdit,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTableView,
@@ -56,15 +58,18 @@ from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.dunning_levels import CHANNEL_LABELS
-from o2c_desktop.ui.models.columns import RIGHT, Column, header_data
-from o2c_desktop.ui.models.list_table import ROW_ROLE, SORT_ROLE
-from o2c_desktop.ui.widgets.messages import show_error
+from o2c_desktop.ui.models.columns import Column
+from o2c_desktop.ui.models.filtered_list import FilteredListModel
+from o2c_desktop.ui.widgets.batch_run import BatchRun
+from o2c_desktop.ui.widgets.layouts import toolbar
+from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
 from o2c_desktop.ui.widgets.table_panel import configure_table
 
 _Index = QModelIndex | QPersistentModelIndex
 
+SEND_TIP = "Space or click: leave this letter out, or put it back"
 COLUMNS = (
-    Column("included", "Send", lambda r: r.included, lambda _r: ""),
+    Column("included", "Send", lambda r: r.included, lambda _r: "", tooltip=lambda _r: SEND_TIP),
     Column("number", "Customer", lambda r: r.number),
     Column("name", "Name", lambda r: r.name),
     Column(
@@ -80,115 +85,74 @@ COLUMNS = (
         lambda r: CHANNEL_LABELS.get(r.channel, r.channel).split(" (")[0],
     ),
     Column("currency", "Currency", lambda r: r.currency),
-    Column("overdue", "Overdue", lambda r: r.overdue, lambda r: formatting.amount(r.overdue), True),
+    Column(
+        "items_overdue",
+        "Overdue",
+        lambda r: r.items_overdue,
+        lambda r: formatting.amount(r.items_overdue),
+        True,
+        tooltip=lambda _r: "What the letter's overdue items add up to",
+    ),
+    Column(
+        "credits",
+        "Less credits",
+        lambda r: r.credits,
+        lambda r: formatting.amount(r.credits) if r.credits else "",
+        True,
+        tooltip=lambda _r: "Unapplied payments and open credit notes in this currency, netted",
+    ),
+    Column("overdue", "Net due", lambda r: r.overdue, lambda r: formatting.amount(r.overdue), True),
     Column("fee", "Fee", lambda r: r.fee, lambda r: formatting.amount(r.fee), True),
     Column("item_count", "Items", lambda r: r.item_count, numeric=True),
     Column("recipient", "Recipient", lambda r: r.recipient),
 )
 INCLUDED = 0
+# The file keeps raw values (Decimal amounts, whole numbers) with the currency beside them.
+EXPORT_COLUMNS = (
+    Column("included", "Send", lambda r: r.included),
+    Column("number", "Customer", lambda r: r.number),
+    Column("name", "Name", lambda r: r.name),
+    Column("level", "Level", lambda r: r.level),
+    Column("level_name", "Level name", lambda r: r.level_name),
+    Column("channel", "Channel", lambda r: r.channel),
+    Column("currency", "Currency", lambda r: r.currency),
+    Column("items_overdue", "Overdue items", lambda r: r.items_overdue),
+    Column("credits", "Less unapplied payments/credits", lambda r: r.credits),
+    Column("overdue", "Net due", lambda r: r.overdue),
+    Column("fee", "Fee", lambda r: r.fee),
+    Column("total_due", "Total due", lambda r: r.overdue + r.fee),
+    Column("item_count", "Items", lambda r: r.item_count),
+    Column("recipient", "Recipient", lambda r: r.recipient),
+)
 
 
-def _sort_value(value: Any) -> Any:
-    return (value is None, value if value is not None else 0)
-
-
-class ProposalModel(QAbstractTableModel):
-    """The letters of a run: a checkbox column, sorting and filtering of its own list."""
+class ProposalModel(FilteredListModel):
+    """The letters of a run with a checkbox column; `all_rows` every letter of the run."""
 
     include_toggled = Signal(list, bool)  # letter ids, included
 
     def __init__(self, parent: Any = None):
-        super().__init__(parent)
-        self.columns = list(COLUMNS)
-        self.letters: list[Any] = []  # every letter of the run
-        self.rows: list[Any] = []  # those shown, in the order shown
-        self._filter = ""
-        self._sort: tuple[int, Qt.SortOrder] | None = None
+        super().__init__(COLUMNS, parent)
 
-    # -- content ---------------------------------------------------------------------------
-    def set_letters(self, letters: Sequence[Any]) -> None:
-        self.letters = list(letters)
-        self._rebuild()
-
-    def set_filter(self, text: str) -> None:
-        self._filter = text.strip().lower()
-        self._rebuild()
-
-    def _matches(self, letter: Any) -> bool:
-        if not self._filter:
-            return True
-        return any(
-            self._filter in str(value).lower()
-            for value in (letter.number, letter.name, letter.level_name, letter.recipient or "")
-        )
-
-    def _rebuild(self) -> None:
-        self.beginResetModel()
-        self.rows = [letter for letter in self.letters if self._matches(letter)]
-        if self._sort is not None:
-            self._sort_rows(*self._sort)
-        self.endResetModel()
-
-    def _sort_rows(self, column: int, order: Qt.SortOrder) -> None:
-        key = self.columns[column].value
-        self.rows.sort(
-            key=lambda r: _sort_value(key(r)), reverse=order == Qt.SortOrder.DescendingOrder
-        )
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(self.columns):
-            return
-        self.layoutAboutToBeChanged.emit()
-        persistent = self.persistentIndexList()
-        before = [(self.rows[i.row()], i.column()) for i in persistent]
-        self._sort = (column, order)
-        self._sort_rows(column, order)
-        where = {id(letter): n for n, letter in enumerate(self.rows)}
-        self.changePersistentIndexList(
-            persistent, [self.index(where[id(letter)], c) for letter, c in before]
-        )
-        self.layoutChanged.emit()
+    def search_fields(self, row: Any) -> Sequence[str | None]:
+        return (row.number, row.name, row.level_name, row.recipient)
 
     def replace(self, letter_ids: set[Any], included: bool) -> None:
         """Show letters as included or not (after the service saved it, or to undo)."""
-
-        def changed(letter: Any) -> Any:
-            if letter.letter_id in letter_ids and letter.included != included:
-                return dataclasses.replace(letter, included=included)
-            return letter
-
-        self.letters = [changed(letter) for letter in self.letters]
-        for n, letter in enumerate(self.rows):
-            if letter.letter_id in letter_ids:
-                self.rows[n] = changed(letter)
-                first, last = self.index(n, 0), self.index(n, len(self.columns) - 1)
-                self.dataChanged.emit(first, last)
-
-    # -- Qt model API ----------------------------------------------------------------------
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.columns)
+        self.replace_rows(
+            lambda letter: letter.letter_id in letter_ids and letter.included != included,
+            lambda letter: dataclasses.replace(letter, included=included),
+        )
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self.rows):
-            return None
-        row, column = self.rows[index.row()], self.columns[index.column()]
-        if role == Qt.ItemDataRole.CheckStateRole and index.column() == INCLUDED:
-            return Qt.CheckState.Checked if row.included else Qt.CheckState.Unchecked
-        if role == Qt.ItemDataRole.DisplayRole:
-            return column.display(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
-            return RIGHT
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == INCLUDED:
-            return "Space or click: leave this letter out, or put it back"
-        if role == SORT_ROLE:
-            value = column.value(row)
-            return "" if value is None else (float(value) if column.numeric else str(value))
-        if role == ROW_ROLE:
-            return row
-        return None
+        if (
+            role == Qt.ItemDataRole.CheckStateRole
+            and index.column() == INCLUDED
+            and 0 <= index.row() < len(self.rows)
+        ):
+            included = self.rows[index.row()].included
+            return Qt.CheckState.Checked if included else Qt.CheckState.Unchecked
+        return super().data(index, role)
 
     def flags(self, index: _Index) -> Qt.ItemFlag:
         if not index.isValid():
@@ -209,11 +173,6 @@ class ProposalModel(QAbstractTableModel):
             self.include_toggled.emit([row.letter_id], checked)
         return True
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        return header_data(self.columns, section, orientation, role)
-
 
 def totals_text(letters: Sequence[Any]) -> str:
     """What the included letters add up to, per currency (amounts are never added across)."""
@@ -225,7 +184,7 @@ def totals_text(letters: Sequence[Any]) -> str:
         count, overdue, fees = per.get(letter.currency, (0, Decimal(0), Decimal(0)))
         per[letter.currency] = (count + 1, overdue + letter.overdue, fees + letter.fee)
     parts = [
-        f"{code}: {count:,} letter(s), overdue {formatting.money(overdue, code)}"
+        f"{code}: {count:,} letter(s), net due {formatting.money(overdue, code)}"
         + (f", fees {formatting.money(fees, code)}" if fees else "")
         for code, (count, overdue, fees) in sorted(per.items())
     ]
@@ -277,7 +236,6 @@ class DunningScreen(QWidget):
         self.out_dir: str | None = None
         self.proposing = False
         self.produced = False  # the run's letters were all written: nothing left to review
-        self.task: workers.Task | None = None
 
         self.as_of = QDateEdit(QDate(today or date.today()), objectName="dunningDate")
         self.as_of.setCalendarPopup(True)
@@ -294,12 +252,12 @@ class DunningScreen(QWidget):
         )
         self.status = QLabel(objectName="dunningStatus")
         self.status.setWordWrap(True)
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Overdue as of"))
-        top.addWidget(self.as_of)
-        top.addWidget(self.propose_button)
-        top.addWidget(self.status, 1)
+        self.export_button = QPushButton("E&xport…")
+        self.export_button.setToolTip("The letters as filtered and sorted here, to CSV or Excel")
+        self.export_button.setAutoDefault(False)
+        top = toolbar("Overdue as of", self.as_of, self.propose_button, (self.status, 1))
         top.addWidget(self.filter_edit)
+        top.addWidget(self.export_button)
 
         self.model = ProposalModel(self)
         self.view = QTableView(objectName="dunningTable")
@@ -315,30 +273,24 @@ class DunningScreen(QWidget):
         self.include_button = QPushButton("&Include / leave out")
         self.include_button.setToolTip("Space: tick or untick the selected letters")
         self.produce_button = QPushButton("P&roduce letters…")
-        self.cancel_button = QPushButton("Cancel")
         self.open_button = QPushButton("&Open folder")
-        for button in (self.cancel_button, self.open_button, self.include_button):
+        for button in (self.open_button, self.include_button):
             button.setAutoDefault(False)
-        self.progress = QProgressBar(objectName="dunningProgress")
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("%v of %m")
-        self.summary = QPlainTextEdit(objectName="dunningSummary", readOnly=True)
-        self.summary.setPlaceholderText("The summary of the letters produced appears here.")
+        self.runner = BatchRun(
+            self,
+            self.status,
+            "dunning",
+            "The summary of the letters produced appears here.",
+            self._enable,
+        )
+        self.progress, self.summary = self.runner.progress, self.runner.summary
+        self.cancel_button = self.runner.cancel_button
         self.summary.setMaximumHeight(140)
-        actions = QHBoxLayout()
-        actions.addWidget(self.totals, 1)
-        actions.addWidget(self.include_button)
-        actions.addWidget(self.produce_button)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.progress, 1)
-        run_row.addWidget(self.cancel_button)
-        run_row.addWidget(self.open_button)
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
         bottom_layout.setContentsMargins(0, 0, 0, 0)
-        bottom_layout.addLayout(actions)
-        bottom_layout.addLayout(run_row)
+        bottom_layout.addLayout(toolbar((self.totals, 1), self.include_button, self.produce_button))
+        bottom_layout.addLayout(toolbar((self.progress, 1), self.cancel_button, self.open_button))
         bottom_layout.addWidget(self.summary)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.view)
@@ -356,8 +308,8 @@ class DunningScreen(QWidget):
         self.model.modelReset.connect(self._enable)
         self.include_button.clicked.connect(self.toggle_selected)
         self.produce_button.clicked.connect(self.produce)
-        self.cancel_button.clicked.connect(self.cancel)
         self.open_button.clicked.connect(self.open_folder)
+        self.export_button.clicked.connect(self.export)
         self._enable()
 
     def reload(self) -> None:
@@ -365,14 +317,14 @@ class DunningScreen(QWidget):
         F5). Nothing to do before a run is proposed (proposing stores a run: only on request)
         or while letters are produced."""
         proposal = self.proposal
-        if proposal is None or proposal.run_id is None or self.task is not None:
+        if proposal is None or proposal.run_id is None or self.runner.running:
             self._enable()
             return
 
         def shown(letters: tuple[Any, ...]) -> None:
-            if self.proposal is proposal and self.task is None:
+            if self.proposal is proposal and not self.runner.running:
                 self.proposal = dataclasses.replace(proposal, letters=tuple(letters))
-                self.model.set_letters(letters)
+                self.model.set_rows(letters)
                 self._enable()
 
         workers.submit(
@@ -386,7 +338,7 @@ class DunningScreen(QWidget):
         )
 
     def _enable(self) -> None:
-        running = self.task is not None
+        running = self.runner.running
         has_letters = bool(self.proposal is not None and self.proposal.letters)
         has_letters = has_letters and not self.produced
         self.propose_button.setEnabled(self.may_run and not running and not self.proposing)
@@ -396,11 +348,12 @@ class DunningScreen(QWidget):
             self.may_run
             and has_letters
             and not running
-            and any(letter.included for letter in self.model.letters)
+            and any(letter.included for letter in self.model.all_rows)
         )
         self.cancel_button.setEnabled(running)
         self.open_button.setEnabled(self.out_dir is not None and self.result is not None)
-        self.totals.setText(totals_text(self.model.letters))
+        self.export_button.setEnabled(bool(self.model.all_rows))
+        self.totals.setText(totals_text(self.model.all_rows))
 
     # -- propose ---------------------------------------------------------------------------
     def propose(self) -> None:
@@ -430,13 +383,17 @@ class DunningScreen(QWidget):
         self.proposing = False
         self.produced = False
         self.proposal = proposal
-        self.model.set_letters(proposal.letters)
+        self.model.set_rows(proposal.letters)
         self.view.resizeColumnsToContents()
         skipped = []
         if proposal.skipped_disputed:
             skipped.append(f"{proposal.skipped_disputed:,} left out as disputed")
         if proposal.skipped_promised:
             skipped.append(f"{proposal.skipped_promised:,} with a promise not yet due")
+        if proposal.skipped_credited:
+            skipped.append(
+                f"{proposal.skipped_credited:,} whose unapplied payments/credits cover the overdue"
+            )
         self.status.setText(
             f"Run #{proposal.run_id} for {formatting.day(proposal.as_of)}: "
             f"{len(proposal.letters):,} letter(s)"
@@ -458,14 +415,14 @@ class DunningScreen(QWidget):
     def toggle_selected(self) -> None:
         """Tick or untick the selected letters: all left out when any was included."""
         letters = self.selected_letters()
-        if not letters or not self.may_run or self.task is not None:
+        if not letters or not self.may_run or self.runner.running:
             return
         include = not any(letter.included for letter in letters)
         self.set_included([letter.letter_id for letter in letters], include)
 
     def set_included(self, letter_ids: list[Any], included: bool) -> None:
         """Show the change at once and save it on a worker; undone if the save fails."""
-        if not self.may_run or self.task is not None or self.produced:
+        if not self.may_run or self.runner.running or self.produced:
             return
         ids = set(letter_ids)
         self.model.replace(ids, included)
@@ -488,7 +445,7 @@ class DunningScreen(QWidget):
         return QFileDialog.getExistingDirectory(self, "Folder for the reminder letters", "")
 
     def produce(self) -> None:
-        if self.proposal is None or self.task is not None:
+        if self.proposal is None or self.runner.running:
             return
         folder = self.ask_folder()
         if not folder:
@@ -499,11 +456,7 @@ class DunningScreen(QWidget):
         ctx, run_id = self.ctx, self.proposal.run_id
         self.out_dir = folder
         self.result = None
-        self.summary.clear()
-        included = sum(1 for letter in self.model.letters if letter.included)
-        self.progress.setMaximum(max(included, 1))
-        self.progress.setValue(0)
-        self.status.setText(f"Producing {included:,} letter(s)…")
+        included = sum(1 for letter in self.model.all_rows if letter.included)
 
         def job(task: workers.Task) -> Any:
             Path(folder).mkdir(parents=True, exist_ok=True)
@@ -517,47 +470,43 @@ class DunningScreen(QWidget):
             )
 
         def done(result: Any) -> None:
-            self.task = None
             self.result = result
             self.produced = not result.cancelled
-            self.summary.setPlainText(result_summary(result, folder))
-            self.status.setText("Cancelled." if result.cancelled else "Done.")
-            self._enable()
+            self.runner.finish(result_summary(result, folder), result.cancelled)
             if self.open_button.isEnabled():
                 self.open_button.setFocus()
-            letters = [letter for letter in self.model.letters if letter.included]
+            letters = [letter for letter in self.model.all_rows if letter.included]
             if len(letters) <= 200:  # open profiles show the reminder in their activity
                 for customer_id in {letter.customer_id for letter in letters}:
                     ctx.signals.customer_changed.emit(customer_id)
 
-        def failed(error: O2CError) -> None:
-            self.task = None
-            self.status.setText("Stopped.")
-            self.summary.setPlainText(str(error))
-            self._enable()
-            show_error(self, error)
-
-        self.task = workers.submit(
+        self.runner.start(
             job,
-            owner=self,
-            with_task=True,
-            on_done=done,
-            on_failed=failed,
-            on_progress=self._progress,
+            done,
+            phase="Letters",
+            status=f"Producing {included:,} letter(s)…",
+            expected=included,
         )
-        self._enable()
-
-    def _progress(self, done: int, total: int) -> None:
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(min(done, max(total, 1)))
-        self.status.setText(f"Letters: {done:,} of {total:,}")
-
-    def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.status.setText("Cancelling…")
-            self.cancel_button.setEnabled(False)
 
     def open_folder(self) -> None:
         if self.out_dir:
             QDesktopServices.openUrl(QUrl.fromLocalFile(self.out_dir))
+
+    # -- export ----------------------------------------------------------------------------
+    def export(self) -> None:
+        proposal = self.proposal
+        name = (
+            f"dunning-run-{proposal.run_id}-{proposal.as_of.isoformat()}.xlsx"
+            if proposal is not None
+            else "dunning-run.xlsx"
+        )
+        path = ask_export_path(self, name)
+        if path:
+            self.export_to(path)
+
+    def export_to(self, path: str) -> workers.Task:
+        """The letters as filtered and sorted on screen (with their ticks as they are now)."""
+        rows = list(self.model.rows)
+        return workers.export_in_background(
+            self, path, "Exporting the dunning proposal", EXPORT_COLUMNS, lambda: [rows], len(rows)
+        )
