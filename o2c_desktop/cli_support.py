@@ -1,0 +1,148 @@
+"""What the command-line commands (report, statements, calllist, dunning) share: dates and
+amounts as options and output write them, aligned tables for people, CSV, a progress line, and
+Ctrl+C that stops a long run between steps.
+
+Why one module: each command prints for scripts and for people in the same style, so a date
+option, an amount or a table reads the same whichever command wrote it. Nothing here imports
+ReportLab or the services, so it costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import threading
+from collections.abc import Callable, Container, Sequence
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
+from typing import Any, TextIO
+
+from o2c_desktop.errors import O2CError
+from o2c_desktop.money import minor_units
+
+DEFAULT_DECIMALS = 2  # for an amount without a currency, or with an unknown code
+
+
+def parse_date(option: str, value: str) -> date:
+    """An ISO date (YYYY-MM-DD) or "today", in the years the app accepts (services.day_range:
+    a report works out other days from it, and 0001-01-01 would end in an OverflowError);
+    anything else is one clear error naming the option."""
+    from o2c_desktop.services import day_range  # a few lines, no database: see its docstring
+
+    text = value.strip()
+    if text.lower() == "today":
+        return date.today()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise O2CError(f"{option} {value!r} is not a date; expected YYYY-MM-DD") from None
+    if not day_range.in_range(day):
+        raise O2CError(f"{option} {value!r} is out of range; expected {day_range.RANGE_TEXT}")
+    return day
+
+
+@cache
+def _decimals(currency: str | None) -> int:
+    if not currency:
+        return DEFAULT_DECIMALS
+    try:
+        return minor_units(currency)
+    except Exception:  # an unknown code: show cents rather than fail the report
+        return DEFAULT_DECIMALS
+
+
+def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
+    """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
+    rounded = value.quantize(Decimal(1).scaleb(-_decimals(currency)), rounding=ROUND_HALF_EVEN)
+    if rounded == 0:
+        rounded = abs(rounded)  # never "-0.00"
+    return format(rounded, ",f" if grouped else "f")
+
+
+def money_text(value: Decimal, currency: str) -> str:
+    """An amount for a summary line: "EUR 1,234.50"."""
+    return f"{currency} {amount_text(value, currency, grouped=True)}"
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` characters with an ellipsis, so a long name keeps a table narrow."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    stream: TextIO,
+    *,
+    right: Container[int] = (),
+) -> None:
+    """Columns padded to their widest cell, the columns in `right` (amounts, numbers)
+    right-aligned, a dashed line under the header, no trailing blanks."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for k, cell in enumerate(row):
+            widths[k] = max(widths[k], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(widths[k]) if k in right else cell.ljust(widths[k])
+            for k, cell in enumerate(cells)
+        ]
+        return "  ".join(parts).rstrip()
+
+    stream.write(line(header) + "\n")
+    stream.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows:
+        stream.write(line(row) + "\n")
+
+
+def csv_writer(stream: TextIO) -> Any:
+    """A CSV writer with Unix line ends (the csv module writes \\r\\n by default)."""
+    return csv.writer(stream, lineterminator="\n")
+
+
+class Progress:
+    """A progress line on stderr, rewritten in place (only on a terminal)."""
+
+    def __init__(self, err: TextIO, what: str):
+        self.err, self.what = err, what
+        self.shown = err.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.shown:
+            print(f"\r{done:,} / {total:,} {self.what}", end="", file=self.err, flush=True)
+
+    def clear(self) -> None:
+        if self.shown:
+            print("\r\033[K", end="", file=self.err, flush=True)
+
+
+def interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
+    """Ctrl+C asks a long run to stop between steps instead of killing it mid-write; a second
+    Ctrl+C interrupts at once. Returns (cancelled, restore)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return stop.is_set, lambda: None
+    previous: Any = signal.getsignal(signal.SIGINT)
+
+    def handler(_signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    return stop.is_set, lambda: signal.signal(signal.SIGINT, previous)
+
+
+__all__ = [
+    "DEFAULT_DECIMALS",
+    "Progress",
+    "amount_text",
+    "clip",
+    "csv_writer",
+    "interruptible",
+    "money_text",
+    "parse_date",
+    "print_table",
+]
