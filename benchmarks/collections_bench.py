@@ -210,6 +210,8 @@ REASON_KINDS = (  # (words in the reason, what the summary calls it), most speci
     ("overdue too", "other currency overdue"),
     ("called today", "called today"),
     ("held order", "held orders"),
+    ("unapplied cash", "unapplied cash to apply"),
+    ("credit notes", "credit notes to apply"),
     (" days", "overdue past a band"),
     ("overdue", "overdue"),
 )

@@ -18,14 +18,13 @@ Output formats (the style of `report`)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any, TextIO
 
-from o2c_desktop.cli_reports import amount_text, parse_date
+from o2c_desktop.cli_support import amount_text, clip, csv_writer, parse_date, print_table
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
 from o2c_desktop.services import call_list as call_list_service
@@ -93,10 +92,11 @@ def run(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO | None
 # Formats
 # ---------------------------------------------------------------------------------------------
 
-Rows = Sequence[call_list_service.CallListRow]
+Row = call_list_service.CallListRow
+Rows = Sequence[Row]
 
 
-def row_json(r: call_list_service.CallListRow) -> dict[str, Any]:
+def row_json(r: Row) -> dict[str, Any]:
     return {
         "customer": r.number,
         "collector": r.collector,
@@ -125,41 +125,39 @@ def _json(head: dict[str, Any], rows: Rows, stream: TextIO) -> None:
     stream.write(("\n  ]" if rows else "]") + "\n}\n")
 
 
+# The CSV's columns: name and value, in their order.
+_CSV_COLUMNS: tuple[tuple[str, Callable[[Row], object]], ...] = (
+    ("customer", lambda r: r.number),
+    ("name", lambda r: r.name),
+    ("collector", lambda r: r.collector or ""),
+    ("currency", lambda r: r.currency),
+    ("score", lambda r: r.score),
+    ("overdue", lambda r: amount_text(r.overdue, r.currency)),
+    ("oldest_days_past_due", lambda r: r.oldest_days_past_due),
+    ("next_action", lambda r: r.next_action),
+    ("claimed_by", lambda r: r.claimed_by or ""),
+    ("reasons", lambda r: "; ".join(r.reasons)),
+)
+
+# The table's columns: heading, alignment ("<" left, ">" right) and cell, in their order.
+_TABLE_COLUMNS: tuple[tuple[str, str, Callable[[Row], str]], ...] = (
+    ("Customer", "<", lambda r: r.number),
+    ("Name", "<", lambda r: clip(r.name, _NAME_WIDTH)),
+    ("Collector", "<", lambda r: clip(r.collector or "-", 20)),
+    ("Score", ">", lambda r: str(r.score)),
+    ("Overdue", ">", lambda r: amount_text(r.overdue, r.currency, grouped=True)),
+    ("Cur", "<", lambda r: r.currency),
+    ("Days", ">", lambda r: str(r.oldest_days_past_due)),
+    ("Next action", "<", lambda r: r.next_action + (f" [{r.claimed_by}]" if r.claimed_by else "")),
+    ("Reasons", "<", lambda r: "; ".join(r.reasons)),
+)
+
+
 def _csv(head: dict[str, Any], rows: Rows, stream: TextIO) -> None:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(
-        [
-            "customer",
-            "name",
-            "collector",
-            "currency",
-            "score",
-            "overdue",
-            "oldest_days_past_due",
-            "next_action",
-            "claimed_by",
-            "reasons",
-        ]
-    )
+    writer = csv_writer(stream)
+    writer.writerow([name for name, _ in _CSV_COLUMNS])
     for r in rows:
-        writer.writerow(
-            [
-                r.number,
-                r.name,
-                r.collector or "",
-                r.currency,
-                r.score,
-                amount_text(r.overdue, r.currency),
-                r.oldest_days_past_due,
-                r.next_action,
-                r.claimed_by or "",
-                "; ".join(r.reasons),
-            ]
-        )
-
-
-def _clip(text: str, width: int = _NAME_WIDTH) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+        writer.writerow([value(r) for _, value in _CSV_COLUMNS])
 
 
 def _table(head: dict[str, Any], rows: Rows, stream: TextIO) -> None:
@@ -172,44 +170,10 @@ def _table(head: dict[str, Any], rows: Rows, stream: TextIO) -> None:
     if not rows:
         stream.write("Nobody to call.\n")
         return
-    header = [
-        "Customer",
-        "Name",
-        "Collector",
-        "Score",
-        "Overdue",
-        "Cur",
-        "Days",
-        "Next action",
-        "Reasons",
-    ]
-    right = {3, 4, 6}
-    cells = [
-        [
-            r.number,
-            _clip(r.name),
-            _clip(r.collector or "-", 20),
-            str(r.score),
-            amount_text(r.overdue, r.currency, grouped=True),
-            r.currency,
-            str(r.oldest_days_past_due),
-            r.next_action + (f" [{r.claimed_by}]" if r.claimed_by else ""),
-            "; ".join(r.reasons),
-        ]
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(c[k]) for c in cells)) for k, h in enumerate(header)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(widths[k]) if k in right else v.ljust(widths[k]) for k, v in enumerate(values)
-        ]
-        return "  ".join(parts).rstrip()
-
-    stream.write(line(header) + "\n")
-    stream.write("  ".join("-" * w for w in widths) + "\n")
-    for c in cells:
-        stream.write(line(c) + "\n")
+    header = [heading for heading, _, _ in _TABLE_COLUMNS]
+    right = {k for k, (_, align, _) in enumerate(_TABLE_COLUMNS) if align == ">"}
+    cells = [[cell(r) for _, _, cell in _TABLE_COLUMNS] for r in rows]
+    print_table(header, cells, stream, right=right)
 
 
 _FORMATS: dict[str, Callable[[dict[str, Any], Rows, TextIO], None]] = {

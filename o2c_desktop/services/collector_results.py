@@ -10,9 +10,12 @@ Python)
 - promises made = `Promise` rows `made_by` the collector with `made_on` in F..T: their count (any
   currency) and their amount (the report's currency only).
 - kept rate = kept / (kept + broken) × 100 among the promises made by the collector whose due_by
-  (promised_on + grace) falls in F..T, in their state as of T (services.promises): a promise due
-  on T itself is still open at T and counts in neither; a cancelled one counts in neither. Counts
-  are of promises in any currency (a state is not an amount).
+  (promised_on + grace) falls in F..T, each judged by its final state: as it stood the day after
+  its due_by (services.promises; no later payment changes it), whatever T is. So a promise due
+  on T counts like one due on F, a period's rate is the same whenever it is asked, and the
+  table's period and the chart's month agree. Promises due today or later are not final yet and
+  count in neither; a cancelled one counts in neither. Counts are of promises in any currency (a
+  state is not an amount).
 - portfolio = the customers whose collector is the collector TODAY (`customers.collector_id`):
   there is no assignment history, so a reassignment moves the customer's whole history (cash,
   overdue, sales) to the new collector, for past periods too.
@@ -42,43 +45,29 @@ own row (and one's own months).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, false, func, or_, select, true
+from sqlalchemy.orm import Session, join
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.hints import common, money_sum
-from o2c_desktop.db.types import Money
 from o2c_desktop.errors import FieldProblem, NotFound, PermissionDenied, ValidationFailed
-from o2c_desktop.models import (
-    Call,
-    Customer,
-    Dispute,
-    DisputeItem,
-    Invoice,
-    Payment,
-    Promise,
-    User,
-    UserRole,
-)
+from o2c_desktop.models import Call, Customer, Invoice, Payment, Promise, User, UserRole
 from o2c_desktop.models.collections import CONTACT_OUTCOMES
-from o2c_desktop.models.ledger import INVOICE, OPEN_DISPUTE_STATUSES
+from o2c_desktop.models.ledger import INVOICE
 from o2c_desktop.models.users import Role
 from o2c_desktop.money import is_currency
 from o2c_desktop.services import kpis, portfolios
-from o2c_desktop.services.aging import (
-    _Scope,
-    open_at_expression,
-    reading,
-    signed_rows,
-    source_for,
-)
+from o2c_desktop.services.aging import _Scope, reading, signed_rows, source_for
 from o2c_desktop.services.auth import Actor, Permission, refusal
+from o2c_desktop.services.day_range import check_days
+from o2c_desktop.services.field_checks import is_whole
 from o2c_desktop.services.promises import PromiseState, statuses_in_session
 
 ZERO = Decimal("0.00")  # what an empty sum of money shows
@@ -123,7 +112,7 @@ def default_currency(db: Database, actor: Actor) -> str:
     dashboard's first choice), EUR in an empty database."""
     actor.require(Permission.VIEW_REPORTS)
     with reading(db) as session:
-        return _default_currency(session)
+        return kpis.default_currency_in_session(session)
 
 
 def collector_results(
@@ -141,7 +130,7 @@ def collector_results(
     code = _check_currency(currency)
     only = _visible(actor)
     with reading(db) as session:
-        code = code or _default_currency(session)
+        code = code or kpis.default_currency_in_session(session)
         (figures,) = _figures(session, [(date_from, date_to)], code, only)
         keys = set(figures) | ({None, *_collector_ids(session)} if only is None else set(only))
         names = _names(session, keys)
@@ -164,7 +153,8 @@ def monthly_results(
     (first day of the month, figures); the newest month runs from its 1st to `date_to`.
     `collector_id` None = the unassigned customers. Without VIEW_ALL_PORTFOLIOS only one's own."""
     actor.require(Permission.VIEW_REPORTS)
-    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
+    check_days(date_to=date_to)
+    if not is_whole(months) or not 1 <= months <= MAX_MONTHS:
         raise ValidationFailed(
             [FieldProblem("months", f"a whole number from 1 to {MAX_MONTHS}", value=str(months))]
         )
@@ -175,11 +165,11 @@ def monthly_results(
             refusal(actor, Permission.VIEW_ALL_PORTFOLIOS)
             + " Without it, a collector sees only their own results."
         )
-    periods = kpis._month_ends(date_to, months)
+    periods = kpis.last_months(date_to, months)
     with reading(db) as session:
         if collector_id is not None and session.get(User, collector_id) is None:
             raise NotFound(f"User #{collector_id} does not exist.")
-        code = code or _default_currency(session)
+        code = code or kpis.default_currency_in_session(session)
         names = _names(session, {collector_id})
         by_period = _figures(session, periods, code, frozenset({collector_id}))
         return [
@@ -197,6 +187,7 @@ def monthly_results(
 
 
 def _check_period(date_from: date, date_to: date) -> None:
+    check_days(date_from=date_from, date_to=date_to)
     if date_from > date_to:
         raise ValidationFailed(
             [
@@ -222,11 +213,6 @@ def _visible(actor: Actor) -> Only:
     """Every row for those who may see every portfolio; else one's own."""
     own = portfolios.visible_collector_ids(actor)
     return None if own is None else frozenset[Key](own)
-
-
-def _default_currency(session: Session) -> str:
-    known = kpis._currencies(session)
-    return known[0] if known else kpis.DEFAULT_CURRENCY
 
 
 def _collector_ids(session: Session) -> list[int]:
@@ -304,7 +290,7 @@ def _result(
 
 
 def _rate(part: int, whole: int) -> Decimal | None:
-    return kpis.round_ratio(kpis._ratio(Decimal(part), Decimal(whole), kpis.HUNDRED))
+    return kpis.round_ratio(kpis.ratio(Decimal(part), Decimal(whole), kpis.HUNDRED))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,10 +312,8 @@ def _figures(
     def at(k: int, key: Key) -> _Sums:
         return result[k].setdefault(key, _Sums())
 
-    _calls(session, periods, only, at)
-    _promises_made(session, periods, currency, only, at)
-    _promise_states(session, periods, only, at)
-    _cash_and_sales(session, periods, currency, only, at)
+    _counts_and_amounts(session, periods, currency, only, at)
+    _promise_states(session, periods, only, at, date.today())
     days = sorted({s - timedelta(days=1) for s, _ in periods} | {e for _, e in periods})
     for day in days:
         ar = _ar_at(session, day, currency, only)
@@ -372,53 +356,97 @@ def _range(column: Any, periods: Sequence[Period]) -> Any:
     return _between(column, (min(s for s, _ in periods), max(e for _, e in periods)))
 
 
-def _calls(session: Session, periods: Sequence[Period], only: Only, at: Any) -> None:
-    contact = Call.outcome.in_(CONTACT_OUTCOMES)
-    columns = []
-    for period in periods:
-        inside = _between(Call.called_on, period)
-        columns.append(func.count(case((inside, 1))))
-        columns.append(func.count(case((and_(inside, contact), 1))))
-    stmt = (
-        select(Call.user_id, *columns)
-        .where(_range(Call.called_on, periods), _only(Call.user_id, only))
-        .group_by(Call.user_id)
-    )
-    for key, *values in session.execute(stmt):
+# A figure of `_Sums` per period: its SQL, given the condition "in the period".
+_Measure = Callable[[Any], Any]
+
+
+def _count(*conditions: Any) -> _Measure:
+    """How many rows (meeting `conditions`) lie in the period."""
+    return lambda inside: func.count(case((and_(inside, *conditions), 1)))
+
+
+def _amount(amount: Any, *conditions: Any) -> _Measure:
+    """The sum of `amount` over the rows (meeting `conditions`) in the period."""
+    return lambda inside: money_sum(case((and_(inside, *conditions), amount)))
+
+
+def _per_period(
+    session: Session,
+    periods: Sequence[Period],
+    only: Only,
+    at: Any,
+    key: Any,
+    day: Any,
+    *conditions: Any,
+    joined: Any = None,
+    **measures: _Measure,
+) -> None:
+    """Set each period's `measures` (named by their `_Sums` fields) of every row key, from one
+    query grouped by `key` over the rows whose `day` lies in any period (a CASE per period and
+    measure). `joined`: the FROM clause when `key` is in another table than `day`."""
+    columns = [measure(_between(day, p)) for p in periods for measure in measures.values()]
+    stmt = select(key, *columns)
+    if joined is not None:
+        stmt = stmt.select_from(joined)
+    stmt = stmt.where(_range(day, periods), *conditions, _only(key, only)).group_by(key)
+    width = len(measures)
+    for row_key, *values in session.execute(stmt):
         for k in range(len(periods)):
-            sums = at(k, key)
-            sums.calls, sums.contacts = int(values[2 * k]), int(values[2 * k + 1])
+            sums = at(k, row_key)
+            for name, value in zip(measures, values[k * width : (k + 1) * width], strict=True):
+                setattr(sums, name, ZERO if value is None else value)  # an empty sum is NULL
 
 
-def _promises_made(
+def _counts_and_amounts(
     session: Session, periods: Sequence[Period], currency: str, only: Only, at: Any
 ) -> None:
-    columns = []
-    for period in periods:
-        inside = _between(Promise.made_on, period)
-        columns.append(func.count(case((inside, 1))))
-        columns.append(
-            money_sum(case((and_(inside, Promise.currency == currency), Promise.amount)))
-        )
-    stmt = (
-        select(Promise.made_by_id, *columns)
-        .where(_range(Promise.made_on, periods), _only(Promise.made_by_id, only))
-        .group_by(Promise.made_by_id)
+    """Calls and contacts by who called; promises made (any currency) and their amount (the
+    report's currency) by who made them; payments (cash) and invoices issued (sales) by the
+    customer's collector."""
+    per_period = partial(_per_period, session, periods, only, at)
+    contact = Call.outcome.in_(CONTACT_OUTCOMES)
+    per_period(Call.user_id, Call.called_on, calls=_count(), contacts=_count(contact))
+    per_period(
+        Promise.made_by_id,
+        Promise.made_on,
+        promises_made=_count(),
+        promised_amount=_amount(Promise.amount, Promise.currency == currency),
     )
-    for key, *values in session.execute(stmt):
-        for k in range(len(periods)):
-            sums = at(k, key)
-            sums.promises_made = int(values[2 * k])
-            sums.promised_amount = kpis._money(values[2 * k + 1])
+    per_period(
+        Customer.collector_id,
+        Payment.date,
+        Payment.currency == currency,
+        joined=join(Payment, Customer, Customer.id == Payment.customer_id),
+        cash=_amount(Payment.amount),
+    )
+    per_period(
+        Customer.collector_id,
+        Invoice.issue_date,
+        common(Invoice.kind == INVOICE),
+        Invoice.currency == currency,
+        joined=join(Invoice, Customer, Customer.id == Invoice.customer_id),
+        sales=_amount(Invoice.amount),
+    )
 
 
-def _promise_states(session: Session, periods: Sequence[Period], only: Only, at: Any) -> None:
-    """Kept and broken promises by due date, in their state at the end of the last period, from
-    services.promises. The candidates (and who made them) come first from the promised dates'
-    index: due_by = promised_on + grace lies in the range only if promised_on lies between its
-    start less the longest grace and its end. For some collectors only, the states are then
-    computed for the candidates' customers alone, not for every promise."""
-    first, last = min(s for s, _ in periods), max(e for _, e in periods)
+def _promise_states(
+    session: Session, periods: Sequence[Period], only: Only, at: Any, today: date
+) -> None:
+    """Kept and broken promises by due date, each in its final state (the module docstring).
+
+    A promise's share of the payments is settled the day after its due_by (services.promises
+    shares payments in date order), and a promise is cancelled only while it is open
+    (calls.cancel_promise), so on or before its due_by: the states on `judged_on`, the day after
+    the last final due date, are every candidate's states the day after its own due_by. Promises
+    due today or later are left out. The candidates (and who made them) come first from the
+    promised dates' index: due_by = promised_on + grace lies in the range only if promised_on
+    lies between its start less the longest grace and its end. For some collectors only, the
+    states are then computed for the candidates' customers alone, not for every promise."""
+    first = min(s for s, _ in periods)
+    last = min(max(e for _, e in periods), today - timedelta(days=1))
+    if last < first:
+        return
+    judged_on = last + timedelta(days=1)
     longest_grace = session.scalar(select(func.max(Promise.grace_days))) or 0
     candidates = session.execute(
         select(Promise.id, Promise.made_by_id, Promise.customer_id).where(
@@ -432,9 +460,13 @@ def _promise_states(session: Session, periods: Sequence[Period], only: Only, at:
         return
     makers: dict[int, Key] = {promise_id: maker for promise_id, maker, _ in candidates}
     customers = None if only is None else {customer for *_, customer in candidates}
-    for status in statuses_in_session(session, last, customer_ids=customers, active_from=first):
+    for status in statuses_in_session(
+        session, judged_on, customer_ids=customers, active_from=first
+    ):
         if status.id not in makers or status.state not in (PromiseState.KEPT, PromiseState.BROKEN):
             continue
+        if status.due_by > last:
+            continue  # due today or later: not final yet
         for k, (start, end) in enumerate(periods):
             if start <= status.due_by <= end:
                 sums = at(k, makers[status.id])
@@ -442,45 +474,6 @@ def _promise_states(session: Session, periods: Sequence[Period], only: Only, at:
                     sums.kept += 1
                 else:
                     sums.broken += 1
-
-
-def _cash_and_sales(
-    session: Session, periods: Sequence[Period], currency: str, only: Only, at: Any
-) -> None:
-    """Payments dated in each period and invoices issued in it, by the customer's collector."""
-    cash_columns = [money_sum(case((_between(Payment.date, p), Payment.amount))) for p in periods]
-    cash = (
-        select(Customer.collector_id, *cash_columns)
-        .select_from(Payment)
-        .join(Customer, Customer.id == Payment.customer_id)
-        .where(
-            _range(Payment.date, periods),
-            Payment.currency == currency,
-            _only(Customer.collector_id, only),
-        )
-        .group_by(Customer.collector_id)
-    )
-    for key, *values in session.execute(cash):
-        for k in range(len(periods)):
-            at(k, key).cash = kpis._money(values[k])
-    sales_columns = [
-        money_sum(case((_between(Invoice.issue_date, p), Invoice.amount))) for p in periods
-    ]
-    sales = (
-        select(Customer.collector_id, *sales_columns)
-        .select_from(Invoice)
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .where(
-            common(Invoice.kind == INVOICE),
-            _range(Invoice.issue_date, periods),
-            Invoice.currency == currency,
-            _only(Customer.collector_id, only),
-        )
-        .group_by(Customer.collector_id)
-    )
-    for key, *values in session.execute(sales):
-        for k in range(len(periods)):
-            at(k, key).sales = kpis._money(values[k])
 
 
 @dataclass(frozen=True)
@@ -491,18 +484,20 @@ class _PortfolioScope(_Scope):
 
     only: Only = field(default=None)
 
-    def _customers(self) -> Any:
-        return select(Customer.id).where(_only(Customer.collector_id, self.only))
-
     def items(self, stmt: Select[Any], item: Any = Invoice) -> Select[Any]:
-        stmt = super().items(stmt, item)
-        return stmt if self.only is None else stmt.where(item.customer_id.in_(self._customers()))
+        return _in_portfolio(super().items(stmt, item), item.customer_id, self.only)
 
     def payments(self, stmt: Select[Any], payment: Any = Payment) -> Select[Any]:
-        stmt = super().payments(stmt, payment)
-        if self.only is None:
-            return stmt
-        return stmt.where(payment.customer_id.in_(self._customers()))
+        return _in_portfolio(super().payments(stmt, payment), payment.customer_id, self.only)
+
+
+def _in_portfolio(stmt: Select[Any], customer_id: Any, only: Only) -> Select[Any]:
+    """`stmt` kept to the wanted collectors' customers (by `customer_id`, through its index)."""
+    if only is None:
+        return stmt
+    return stmt.where(
+        customer_id.in_(select(Customer.id).where(_only(Customer.collector_id, only)))
+    )
 
 
 def _ar_at(
@@ -529,7 +524,7 @@ def _ar_at(
         .group_by(Customer.collector_id)
     )
     return {
-        key: (kpis._money(total), kpis._money(overdue))
+        key: (kpis.money_or_zero(total), kpis.money_or_zero(overdue))
         for key, total, overdue in session.execute(stmt)
     }
 
@@ -538,35 +533,20 @@ def _disputed_overdue(
     session: Session, as_of: date, currency: str, only: Only
 ) -> dict[Key, Decimal]:
     """The amounts disputed at a date on items overdue then, per collector: kpis'
-    disputed_by_currency (disputes opened by D and not resolved by D, each item's capped at its
-    open amount at D) narrowed to items due before D and grouped by collector."""
-    open_at = and_(
-        Dispute.opened_on <= as_of,
-        or_(
-            Dispute.resolved_on > as_of,
-            and_(Dispute.resolved_on.is_(None), Dispute.status.in_(OPEN_DISPUTE_STATUSES)),
-        ),
-    )
-    per_item = (
-        select(DisputeItem.invoice_id.label("invoice_id"), func.sum(DisputeItem.amount).label("d"))
-        .join(Dispute, Dispute.id == DisputeItem.dispute_id)
-        .where(open_at)
-        .group_by(DisputeItem.invoice_id)
-        .subquery("disputed")
-    )
-    still_open = open_at_expression(as_of)
-    capped = case((per_item.c.d < still_open, per_item.c.d), else_=still_open)
+    `disputed_rows` (each item's capped at its open amount at D) narrowed to items due before D
+    in the report's currency, grouped by collector. The wanted collectors are a condition on
+    the joined customer, not an IN list of their customers: the planners then start from the
+    collector's customers (ix_customers_collector_id) and their invoices."""
+    rows = kpis.disputed_rows(as_of)
     stmt = (
-        select(Customer.collector_id, func.sum(type_coerce(capped, Money())))
-        .select_from(per_item)
-        .join(Invoice, Invoice.id == per_item.c.invoice_id)
-        .join(Customer, Customer.id == Invoice.customer_id)
+        select(Customer.collector_id, func.sum(rows.c.amount))
+        .select_from(rows)
+        .join(Customer, Customer.id == rows.c.customer_id)
         .where(
-            Invoice.issue_date <= as_of,
-            Invoice.due_date < as_of,
-            Invoice.currency == currency,
+            rows.c.due_date < as_of,
+            rows.c.currency == currency,
             _only(Customer.collector_id, only),
         )
         .group_by(Customer.collector_id)
     )
-    return {key: kpis._money(total) for key, total in session.execute(stmt) if total}
+    return {key: kpis.money_or_zero(total) for key, total in session.execute(stmt) if total}

@@ -6,16 +6,22 @@ PostgreSQL."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import PermissionDenied
-from o2c_desktop.models import Role
-from o2c_desktop.models.collections import OUTCOME_NO_ANSWER, OUTCOME_PROMISE, OUTCOME_REACHED
+from o2c_desktop.errors import PermissionDenied, ValidationFailed
+from o2c_desktop.models import Customer, Role
+from o2c_desktop.models.collections import (
+    OUTCOME_LEFT_MESSAGE,
+    OUTCOME_NO_ANSWER,
+    OUTCOME_PROMISE,
+    OUTCOME_REACHED,
+)
 from o2c_desktop.services import (
     call_list,
     calls,
@@ -48,6 +54,12 @@ def _invoice(
     issued = min(due, TODAY) - timedelta(days=30)
     item = ledger.post_invoice(db, admin, cid, number, issued, Decimal(amount), due_date=due, **kw)
     return item.id
+
+
+def _promised(db: Database, collector: Actor, cid: int, amount: str, by: date, on: date) -> None:
+    """A call on `on` in which the customer promised `amount` by `by`."""
+    promise = calls.PromiseInput(Decimal(amount), by)
+    calls.log_call(db, collector, cid, OUTCOME_PROMISE, promise=promise, on=on)
 
 
 def _by_number(rows: list[CallListRow]) -> dict[str, CallListRow]:
@@ -89,36 +101,15 @@ def portfolio(db: Database, admin: Actor) -> dict[str, Any]:
 
     ids["H"] = h = _customer(db, admin, "H", "colin")
     _invoice(db, admin, h, "H-1", "3000.00", ago(20))
-    calls.log_call(
-        db,
-        colin,
-        h,
-        OUTCOME_PROMISE,
-        promise=calls.PromiseInput(Decimal("3000.00"), ago(10)),
-        on=ago(15),
-    )
+    _promised(db, colin, h, "3000.00", by=ago(10), on=ago(15))
 
     ids["I"] = i = _customer(db, admin, "I", "colin")
     _invoice(db, admin, i, "I-1", "1500.00", ago(10))
-    calls.log_call(
-        db,
-        colin,
-        i,
-        OUTCOME_PROMISE,
-        promise=calls.PromiseInput(Decimal("1500.00"), TODAY + timedelta(days=5)),
-        on=ago(1),
-    )
+    _promised(db, colin, i, "1500.00", by=TODAY + timedelta(days=5), on=ago(1))
 
     ids["J"] = j = _customer(db, admin, "J", "colin")
     _invoice(db, admin, j, "J-1", "800.00", ago(30))
-    calls.log_call(
-        db,
-        colin,
-        j,
-        OUTCOME_PROMISE,
-        promise=calls.PromiseInput(Decimal("800.00"), ago(1)),
-        on=ago(5),
-    )
+    _promised(db, colin, j, "800.00", by=ago(1), on=ago(5))
 
     ids["K"] = k = _customer(db, admin, "K", "colin")
     _invoice(db, admin, k, "K-1", "250.00", ago(20), currency="USD")
@@ -259,7 +250,10 @@ def test_a_later_call_clears_the_follow_up_and_contact_counts_only_when_reached(
     rows = _by_number(call_list.call_list(db, colin, TODAY))
     assert "follow-up due" not in " ".join(rows["C"].reasons)
     assert "called today" in rows["C"].reasons
-    assert rows["K"].reasons[1] == f"follow-up due since {day_text(ago(1), TODAY)}"
+    lapses = day_text(ago(1) + timedelta(days=call_list.FOLLOW_UP_DAYS), TODAY)
+    assert rows["K"].reasons[1] == (
+        f"follow-up due since {day_text(ago(1), TODAY)}, lapses after {lapses}"
+    )
     assert rows["K"].next_action == "Follow up"
 
 
@@ -390,3 +384,215 @@ def test_days_past_due_pass_over_an_oldest_item_that_is_all_disputed(
         "EUR 700.00 over 60 days",
         80,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Follow-ups: what clears one, when one lapses, and calling back the same day
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_no_answer_leaves_the_follow_up_standing_a_contact_clears_it(
+    db: Database, portfolio: dict[str, Any]
+) -> None:
+    """G: "no answer, call back today" logged yesterday. Another no-answer today, without a
+    follow-up, leaves it standing (nobody was reached); reaching someone clears it."""
+    colin, g = portfolio["colin"], portfolio["ids"]["G"]
+    calls.log_call(db, colin, g, OUTCOME_NO_ANSWER)
+    row = _by_number(call_list.call_list(db, colin, TODAY))["G"]
+    assert (row.reasons, row.next_action) == (
+        ("follow-up due", "never reached", "called today"),
+        "Follow up",
+    )
+    # A later call asking for its own follow-up replaces it: not due before its day.
+    calls.log_call(db, colin, g, OUTCOME_LEFT_MESSAGE, follow_up_on=TODAY + timedelta(days=3))
+    assert "G" not in _by_number(call_list.call_list(db, colin, TODAY))
+    ahead = TODAY + timedelta(days=3)
+    assert _by_number(call_list.call_list(db, colin, ahead))["G"].next_action == "Follow up"
+    calls.log_call(db, colin, g, OUTCOME_REACHED)
+    assert "G" not in _by_number(call_list.call_list(db, colin, ahead))
+
+
+def test_a_follow_up_lapses_after_follow_up_days(
+    db: Database, admin: Actor, collector: Actor
+) -> None:
+    days = call_list.FOLLOW_UP_DAYS
+    lapsed = _customer(db, admin, "L", "colin")
+    last_day = _customer(db, admin, "M", "colin")
+    calls.log_call(
+        db, collector, lapsed, OUTCOME_NO_ANSWER, on=ago(days + 3), follow_up_on=ago(days + 1)
+    )
+    calls.log_call(
+        db, collector, last_day, OUTCOME_NO_ANSWER, on=ago(days + 2), follow_up_on=ago(days)
+    )
+    rows = _by_number(call_list.call_list(db, collector, TODAY))
+    assert set(rows) == {"M"}
+    assert rows["M"].reasons[0] == (
+        f"follow-up due since {day_text(ago(days), TODAY)}, lapses after {day_text(TODAY, TODAY)}"
+    )
+
+
+def test_next_customer_comes_back_to_a_call_back_asked_for_today(
+    db: Database, admin: Actor, collector: Actor
+) -> None:
+    """X was called this morning, no answer, "call back this afternoon": a follow-up set today
+    and due today. next_customer offers X again (any other customer called today it passes
+    by), until X has been called once more."""
+    x = _customer(db, admin, "X", "colin")
+    _invoice(db, admin, x, "X-1", "9000.00", ago(40))
+    y = _customer(db, admin, "Y", "colin")
+    _invoice(db, admin, y, "Y-1", "100.00", ago(2))
+    z = _customer(db, admin, "Z", "colin")
+    _invoice(db, admin, z, "Z-1", "20000.00", ago(60))
+    calls.log_call(db, collector, x, OUTCOME_NO_ANSWER, follow_up_on=TODAY)
+    calls.log_call(db, collector, z, OUTCOME_NO_ANSWER)  # called today, nothing asked
+    row = call_list.next_customer(db, collector, TODAY)
+    assert row is not None and row.number == "X"
+    calls.log_call(db, collector, x, OUTCOME_NO_ANSWER)  # the call back: no answer again
+    row = call_list.next_customer(db, collector, TODAY, after=x)
+    assert row is not None and row.number == "Y"
+    # Its follow-up still stands for tomorrow's list.
+    assert _by_number(call_list.call_list(db, collector, TODAY))["X"].next_action == "Follow up"
+
+
+# ---------------------------------------------------------------------------------------------
+# Last contact: read from the window the strategy needs
+# ---------------------------------------------------------------------------------------------
+
+
+def test_last_contact_beyond_the_window(db: Database, admin: Actor, collector: Actor) -> None:
+    """The calls read for the last contact are those of the top days-since-contact band (60
+    days by default): an older contact earns that band's points anyway. A customer entered in
+    the app since then has all its calls in the window (or they are looked up), so "never
+    reached" stays a fact; for an older customer, "no contact for over 60 days"."""
+    window = (TODAY - call_list.contact_window(collection_strategy.DEFAULT_RULES, TODAY)).days
+    assert window == 60
+    old = _customer(db, admin, "OLD", "colin")
+    _invoice(db, admin, old, "O-1", "500.00", ago(20))
+    new = _customer(db, admin, "NEW", "colin")
+    _invoice(db, admin, new, "N-1", "500.00", ago(20))
+    quiet = _customer(db, admin, "QUIET", "colin")
+    _invoice(db, admin, quiet, "Q-1", "500.00", ago(20))
+    for cid in (old, new):
+        calls.log_call(db, collector, cid, OUTCOME_REACHED, on=ago(75))
+    with db.write() as session:
+        session.execute(
+            update(Customer)
+            .where(Customer.id.in_([old, quiet]))
+            .values(created_at=datetime.now(UTC) - timedelta(days=400))
+        )
+    rows = _by_number(call_list.call_list(db, collector, TODAY))
+    # 500 → 5; 20 days → 10; 60 days or more since contact → 20.
+    assert {n: (r.score, r.reasons[-1], r.next_action) for n, r in rows.items()} == {
+        "OLD": (35, "no contact for over 60 days", "Call: overdue"),
+        "QUIET": (35, "no contact for over 60 days", "Call: overdue"),
+        "NEW": (35, "no contact for 75 days", "Call: overdue"),
+    }
+    fresh = _customer(db, admin, "FRESH", "colin")
+    _invoice(db, admin, fresh, "F-1", "500.00", ago(20))
+    row = _by_number(call_list.call_list(db, collector, TODAY))["FRESH"]
+    assert (row.reasons[-1], row.next_action) == ("never reached", "Call: first reminder")
+
+
+# ---------------------------------------------------------------------------------------------
+# Unapplied cash and credit notes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unapplied_cash_and_credit_notes_net_against_the_overdue(
+    db: Database, admin: Actor, manager: Actor, collector: Actor
+) -> None:
+    paid = _customer(db, admin, "PAID", "colin")
+    _invoice(db, admin, paid, "P-1", "1000.00", ago(70))
+    payment = ledger.record_payment(db, admin, paid, ago(2), Decimal("1000.00"), apply="none")
+    part = _customer(db, admin, "PART", "colin")
+    _invoice(db, admin, part, "R-1", "3000.00", ago(20))
+    ledger.post_credit_note(db, admin, part, "CN-1", ago(5), Decimal("1000.00"))
+    usd = _customer(db, admin, "USD", "colin")
+    _invoice(db, admin, usd, "U-1", "250.00", ago(20), currency="USD")
+    ledger.record_payment(db, admin, usd, ago(1), Decimal("300.00"), currency="USD", apply="none")
+    other = _customer(db, admin, "OTHER", "colin")  # cash in a currency nothing is overdue in
+    _invoice(db, admin, other, "T-1", "800.00", ago(20))
+    ledger.record_payment(db, admin, other, ago(1), Decimal("800.00"), currency="USD", apply="none")
+    got = {
+        r.number: (r.score, r.reasons, r.overdue, r.oldest_days_past_due, r.next_action)
+        for r in call_list.call_list(db, collector, TODAY)
+    }
+    assert got == {
+        # Nothing left overdue once the cash is applied: low points, "Apply cash".
+        "PAID": (
+            call_list.APPLY_CASH_POINTS,
+            ("unapplied cash EUR 1,000.00 to apply",),
+            Decimal("0.00"),
+            0,
+            "Apply cash",
+        ),
+        # 3,000 less the 1,000 credit note: 2,000 → 10; 20 days → 10; never reached → 20.
+        "PART": (
+            40,
+            ("EUR 2,000.00 over 14 days", "credit notes EUR 1,000.00 to apply", "never reached"),
+            Decimal("2000.00"),
+            20,
+            "Call: first reminder",
+        ),
+        "USD": (
+            call_list.APPLY_CASH_POINTS,
+            ("unapplied cash USD 300.00 to apply",),
+            Decimal("0.00"),
+            0,
+            "Apply cash",
+        ),
+        # 800 → 5; 20 days → 10; never reached → 20: USD cash does not pay EUR items.
+        "OTHER": (
+            35,
+            ("EUR 800.00 over 14 days", "never reached"),
+            Decimal("800.00"),
+            20,
+            "Call: first reminder",
+        ),
+    }
+    # The team's list reads the same credits.
+    team = _by_number(call_list.call_list(db, manager, TODAY, team=True))
+    assert {n: (r.score, r.overdue) for n, r in team.items()} == {
+        n: (score, overdue) for n, (score, _, overdue, _, _) in got.items()
+    }
+    # Applied, the cash is gone from the list with the item it paid.
+    ledger.apply_oldest_first(db, admin, payment.payment.id)
+    assert "PAID" not in _by_number(call_list.call_list(db, collector, TODAY))
+
+
+def test_credits_are_taken_off_the_youngest_overdue_first(
+    db: Database, admin: Actor, collector: Actor
+) -> None:
+    """Which items unapplied cash will settle is not known until it is applied: the oldest
+    item keeps its age and its band (70 days), the amount is what is left."""
+    c = _customer(db, admin, "AGE", "colin")
+    _invoice(db, admin, c, "A-1", "1000.00", ago(70))
+    _invoice(db, admin, c, "A-2", "5000.00", ago(10))
+    ledger.record_payment(db, admin, c, ago(1), Decimal("5500.00"), apply="none")
+    (row,) = call_list.call_list(db, collector, TODAY)
+    # 500 left → 5; 70 days → 30; never reached → 20.
+    assert (row.score, row.reasons[:2], row.overdue, row.oldest_days_past_due) == (
+        55,
+        ("EUR 500.00 over 60 days", "unapplied cash EUR 5,500.00 to apply"),
+        Decimal("500.00"),
+        70,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates out of range
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_day_out_of_range_is_refused_naming_the_field(
+    db: Database, admin: Actor, collector: Actor
+) -> None:
+    for day in (date(1, 1, 1), date(9999, 12, 31), date(1899, 12, 31), date(3000, 1, 1)):
+        with pytest.raises(ValidationFailed) as refused:
+            call_list.call_list(db, collector, day)
+        assert refused.value.for_field("as_of") == ["a date from 1900-01-01 to 2999-12-31"]
+        with pytest.raises(ValidationFailed) as refused:
+            call_list.next_customer(db, collector, day)
+        assert refused.value.for_field("as_of")
+    assert call_list.call_list(db, collector, date(1900, 1, 1)) == []
+    assert call_list.call_list(db, collector, date(2999, 12, 31)) == []

@@ -137,7 +137,7 @@ def build(db: Database, admin: Actor, manager: Actor) -> World:
         # Bob's promises.
         _promise(led, bob, b1, "2025-03-11", "1000", "2025-03-15")  # due 03-18: broken
         _promise(led, bob, b1, "2025-03-12", "2000", "2025-03-18")  # due 03-21: kept (03-20)
-        _promise(led, bob, b1, "2025-03-21", "500", "2025-03-28")  # due 03-31 = T: open at T
+        _promise(led, bob, b1, "2025-03-21", "500", "2025-04-02")  # due 04-05: after T
         _promise(led, bob, b1, "2025-03-01", "400", "2025-03-05", cancelled="2025-03-04")
     return World(ann, bob, cara, manager)
 
@@ -169,8 +169,8 @@ def _by_name(rows: list[cr.CollectorResult]) -> dict[str, cr.CollectorResult]:
 #   sales = inv2 500; CEI = (1250 + 500 − 1150) / (1250 + 500 − 500) × 100 = 600 / 1250 = 48.00
 # Bob, EUR
 #   calls 3, contacts 2 → 66.67 %; promises 4 (the cancelled one was made too), 3900.00;
-#   kept 1 (03-21), broken 1 (03-18); 03-31 is still open at T, the cancelled one counts in
-#   neither → 50.00 %; cash 2000.00; overdue 2000.00 → 800.00 (inv5 due 03-20)
+#   kept 1 (03-21), broken 1 (03-18); 04-05 is after T, the cancelled one counts in neither
+#   → 50.00 %; cash 2000.00; overdue 2000.00 → 800.00 (inv5 due 03-20)
 #   CEI = (2000 + 800 − 800) / (2000 + 800 − 0) × 100 = 71.428… → 71.43
 # (unassigned): U1 100 overdue throughout; one call without a user, not a contact → 0.00 %;
 #   CEI = (100 + 0 − 100) / (100 + 0 − 0) = 0.00
@@ -181,38 +181,24 @@ def test_march_by_hand(db: Database, admin: Actor, world: World) -> None:
     rows = cr.collector_results(db, admin, F, T)
     assert [r.collector for r in rows] == ["Ann", "Bob", "Cara", "Maria", "(unassigned)"]
     by = _by_name(rows)
-    assert by["Ann"] == cr.CollectorResult(
-        collector_id=world.ann.user_id,
-        collector="Ann",
-        calls=5,
-        contacts=3,
-        contact_rate=Decimal("60.00"),
-        promises_made=3,
-        promised_amount=Decimal("900.00"),
-        kept=2,
-        broken=1,
-        kept_rate=Decimal("66.67"),
-        cash_collected=Decimal("600.00"),
-        overdue_start=Decimal("950.00"),
-        overdue_end=Decimal("550.00"),
-        cei=Decimal("48.00"),
-    )
-    assert by["Bob"] == cr.CollectorResult(
-        collector_id=world.bob.user_id,
-        collector="Bob",
-        calls=3,
-        contacts=2,
-        contact_rate=Decimal("66.67"),
-        promises_made=4,
-        promised_amount=Decimal("3900.00"),
-        kept=1,
-        broken=1,
-        kept_rate=Decimal("50.00"),
-        cash_collected=Decimal("2000.00"),
-        overdue_start=Decimal("2000.00"),
-        overdue_end=Decimal("800.00"),
-        cei=Decimal("71.43"),
-    )
+    expected = {  # field: (Ann, Bob)
+        "collector_id": (world.ann.user_id, world.bob.user_id),
+        "collector": ("Ann", "Bob"),
+        "calls": (5, 3),
+        "contacts": (3, 2),
+        "contact_rate": (Decimal("60.00"), Decimal("66.67")),
+        "promises_made": (3, 4),
+        "promised_amount": (Decimal("900.00"), Decimal("3900.00")),
+        "kept": (2, 1),
+        "broken": (1, 1),
+        "kept_rate": (Decimal("66.67"), Decimal("50.00")),
+        "cash_collected": (Decimal("600.00"), Decimal("2000.00")),
+        "overdue_start": (Decimal("950.00"), Decimal("2000.00")),
+        "overdue_end": (Decimal("550.00"), Decimal("800.00")),
+        "cei": (Decimal("48.00"), Decimal("71.43")),
+    }
+    for k, name in enumerate(("Ann", "Bob")):
+        assert by[name] == cr.CollectorResult(**{f: pair[k] for f, pair in expected.items()})
     assert by["(unassigned)"] == cr.CollectorResult(
         None, "(unassigned)", 1, 0, Decimal("0.00"), 0, Decimal("0.00"), 0, 0, None,
         Decimal("0.00"), Decimal("100.00"), Decimal("100.00"), Decimal("0.00"),
@@ -399,3 +385,68 @@ def test_figures_are_plain_values(db: Database, admin: Actor, world: World) -> N
         row.calls = 0  # type: ignore[misc]
     for value in (row.promised_amount, row.cash_collected, row.overdue_start, row.overdue_end):
         assert isinstance(value, Decimal) and value.as_tuple().exponent == -2
+
+
+# ---------------------------------------------------------------------------------------------
+# Kept rate: each promise in its final state (the day after its due_by)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_promise_due_on_the_last_day_counts_in_its_final_state(
+    db: Database, admin: Actor, world: World
+) -> None:
+    """Ann's promise of 300 (A2, made 03-25) moved to be due on T (03-31), never paid: at T it
+    was still open, but its final state is broken, in the March table and in March on the chart
+    alike (the chart's states used to be those at the chart's end, the table's those at T)."""
+    with db.write() as session:
+        session.execute(
+            update(Promise)
+            .where(Promise.made_on == D("2025-03-25"))
+            .values(promised_on=D("2025-03-31"), grace_days=0)
+        )
+    ann = _by_name(cr.collector_results(db, admin, F, T))["Ann"]
+    assert (ann.kept, ann.broken, ann.kept_rate) == (2, 2, Decimal("50.00"))
+    months = dict(cr.monthly_results(db, admin, world.ann.user_id, D("2025-04-30"), 2))
+    assert months[F] == ann
+    assert (months[D("2025-04-01")].kept, months[D("2025-04-01")].broken) == (0, 0)
+
+
+def test_promises_not_final_yet_count_in_neither(db: Database, admin: Actor) -> None:
+    """A period up to today: a promise due yesterday is final (kept, paid on time), one due today
+    is not, though it is paid already, nor is one due tomorrow."""
+    today = date.today()
+    ann = add_user(db, admin, "ann", Role.COLLECTOR)
+    with Ledger(db) as led:
+        x = led.customer("X1", collector=ann.user_id)
+        made = (today - timedelta(days=10)).isoformat()
+        for days in (-1, 0, 1):
+            due = (today + timedelta(days=days)).isoformat()
+            _promise(led, ann, x, made, "100", due, grace=0)
+        led.payment(x, "300", today - timedelta(days=2))
+    row = _by_name(cr.collector_results(db, admin, today - timedelta(days=20), today))["Ann"]
+    assert (row.promises_made, row.kept, row.broken, row.kept_rate) == (
+        3,
+        1,
+        0,
+        Decimal("100.00"),
+    )
+
+
+def test_dates_out_of_range_are_refused_naming_the_field(db: Database, admin: Actor) -> None:
+    """Year 1 used to end in an OverflowError (the day before F); years 1900 to 2999 pass."""
+    with pytest.raises(ValidationFailed) as refused:
+        cr.collector_results(db, admin, date(1, 1, 1), date(1, 2, 1))
+    assert refused.value.for_field("date_from") == ["a date from 1900-01-01 to 2999-12-31"]
+    assert refused.value.for_field("date_to") == ["a date from 1900-01-01 to 2999-12-31"]
+    with pytest.raises(ValidationFailed) as refused:
+        cr.collector_results(db, admin, F, date(9999, 12, 31))
+    assert refused.value.for_field("date_to")
+    with pytest.raises(ValidationFailed) as refused:
+        cr.monthly_results(db, admin, None, date(1, 3, 1), 3)
+    assert refused.value.for_field("date_to")
+    with pytest.raises(ValidationFailed) as refused:
+        cr.collector_results(db, admin, F, "2025-03-31")  # type: ignore[arg-type]
+    assert refused.value.for_field("date_to") == ["a date is required"]
+    first = cr.collector_results(db, admin, date(1900, 1, 1), date(1900, 1, 31))
+    assert [r.collector for r in first] == ["(unassigned)"]
+    assert len(cr.monthly_results(db, admin, None, date(1900, 2, 1), 3)) == 3

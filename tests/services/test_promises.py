@@ -253,3 +253,127 @@ def test_cancel_refuses_kept_promise_and_other_portfolios(
     with pytest.raises(PermissionDenied, match="C-2 is in no collector's portfolio"):
         calls.cancel_promise(db, collector, other, 1, "not mine")
     assert _status(db, other, date.today()).state is PromiseState.OPEN
+
+
+# One payment keeps at most what it pays for: payments are shared out once per customer and
+# currency, in date order, to the promises running on their day, the earliest due first.
+
+
+def test_one_payment_keeps_only_the_earliest_due_of_overlapping_promises(
+    db: Database, admin: Actor
+) -> None:
+    cid = _customer(db, admin)
+    first = _promise(db, admin, cid, "1000.00", day(2), grace_days=3)  # due by day(5)
+    second = _promise(db, admin, cid, "1000.00", day(3), grace_days=3)  # due by day(6)
+    _pay(db, admin, cid, day(3), "1000.00")
+    kept = _status(db, first, day(10))
+    assert (kept.state, kept.paid, kept.settled_on) == (PromiseState.KEPT, 1000, day(3))
+    broken = _status(db, second, day(10))
+    assert (broken.state, broken.paid, broken.settled_on) == (PromiseState.BROKEN, 0, day(7))
+    assert _state(db, second, day(6)) == (PromiseState.OPEN, Decimal("0"))
+
+
+def test_two_payments_keep_both_and_the_rest_flows_on(db: Database, admin: Actor) -> None:
+    cid = _customer(db, admin)
+    first = _promise(db, admin, cid, "1000.00", day(2), grace_days=3)
+    second = _promise(db, admin, cid, "1000.00", day(3), grace_days=3)
+    _pay(db, admin, cid, day(3), "600.00")
+    _pay(db, admin, cid, day(4), "1400.00")  # 400 completes the first, 1,000 the second
+    assert _state(db, first, day(3)) == (PromiseState.OPEN, Decimal("600.00"))
+    assert _state(db, second, day(3)) == (PromiseState.OPEN, Decimal("0"))
+    a, b = _status(db, first, day(10)), _status(db, second, day(10))
+    assert (a.state, a.paid, a.settled_on) == (PromiseState.KEPT, 1000, day(4))
+    assert (b.state, b.paid, b.settled_on) == (PromiseState.KEPT, 1000, day(4))
+
+
+def test_a_promise_takes_only_what_reaches_its_threshold(db: Database, admin: Actor) -> None:
+    cid = _customer(db, admin)
+    eighty = _promise(db, admin, cid, "999.99", day(2), threshold_percent=80)
+    full = _promise(db, admin, cid, "500.00", day(3))
+    _pay(db, admin, cid, day(2), "1000.00")  # 800.00 covers 80 % of 999.99; 200.00 flows on
+    kept = _status(db, eighty, day(4))
+    assert (kept.state, kept.paid, kept.settled_on) == (PromiseState.KEPT, 800, day(2))
+    assert _state(db, full, day(4)) == (PromiseState.OPEN, Decimal("200.00"))
+    _pay(db, admin, cid, day(5), "300.00")
+    status = _status(db, full, day(20))
+    assert (status.state, status.paid, status.settled_on) == (PromiseState.KEPT, 500, day(5))
+    assert promises.needed(Decimal("999.99"), 80, "EUR") == Decimal("800.00")
+    assert promises.needed(Decimal("1001"), 50, "JPY") == Decimal("501")
+
+
+def test_payments_outside_a_window_or_currency_go_to_the_promises_they_fit(
+    db: Database, admin: Actor
+) -> None:
+    cid = _customer(db, admin)
+    early = _promise(db, admin, cid, "100.00", day(9), on=day(1))
+    late = _promise(db, admin, cid, "100.00", day(6), on=day(4))  # due first, made later
+    _pay(db, admin, cid, day(2), "100.00")  # before `late` was made: only `early` may take it
+    _pay(db, admin, cid, day(5), "100.00", currency="USD")  # neither promise's currency
+    a, b = _status(db, early, day(20)), _status(db, late, day(20))
+    assert (a.state, a.paid, a.settled_on) == (PromiseState.KEPT, 100, day(2))
+    assert (b.state, b.paid) == (PromiseState.BROKEN, 0)
+
+
+def test_equal_due_dates_go_by_id_and_other_customers_share_nothing(
+    db: Database, admin: Actor
+) -> None:
+    cid = _customer(db, admin)
+    other = _customer(db, admin, "C-2")
+    first = _promise(db, admin, cid, "100.00", day(5))
+    second = _promise(db, admin, cid, "100.00", day(5))
+    theirs = _promise(db, admin, other, "100.00", day(5))
+    _pay(db, admin, cid, day(3), "150.00")
+    _pay(db, admin, other, day(3), "100.00")
+    with db.read() as session:
+        got = {s.id: (s.state, s.paid) for s in promises.statuses_in_session(session, day(9))}
+    assert got == {
+        first: (PromiseState.KEPT, 100),
+        second: (PromiseState.BROKEN, 50),
+        theirs: (PromiseState.KEPT, 100),
+    }
+
+
+def test_active_from_still_counts_what_earlier_promises_took(db: Database, admin: Actor) -> None:
+    """The earlier promises are read back along the chain of overlapping windows: `oldest`
+    takes the first payment, so `middle` takes the second, so `newest` gets nothing. Without
+    `oldest`, `middle` would have been covered by the first and the second gone to `newest`."""
+    cid = _customer(db, admin)
+    oldest = _promise(db, admin, cid, "1000.00", day(6), on=day(0), grace_days=0)
+    middle = _promise(db, admin, cid, "1000.00", day(12), on=day(5), grace_days=0)
+    newest = _promise(db, admin, cid, "1000.00", day(20), on=day(11), grace_days=0)
+    _pay(db, admin, cid, day(5), "1000.00")
+    _pay(db, admin, cid, day(11), "1000.00")
+    with db.read() as session:
+        active = promises.statuses_in_session(session, day(25), active_from=day(15))
+        chosen = promises.statuses_in_session(
+            session, day(25), customer_ids=[cid], active_from=day(15)
+        )
+        everything = promises.statuses_in_session(session, day(25))
+    assert [(s.id, s.state, s.paid) for s in active] == [(newest, PromiseState.BROKEN, 0)]
+    assert chosen == active
+    assert [(s.id, s.state) for s in everything] == [
+        (oldest, PromiseState.KEPT),
+        (middle, PromiseState.KEPT),
+        (newest, PromiseState.BROKEN),
+    ]
+
+
+def test_a_cancelled_promise_takes_nothing_from_its_cancellation_day(
+    db: Database, admin: Actor, manager: Actor
+) -> None:
+    today = date.today()
+    cid = _customer(db, admin)
+    soon = _promise(db, admin, cid, "100.00", today + timedelta(days=2), on=today - timedelta(3))
+    later = _promise(db, admin, cid, "100.00", today + timedelta(days=9), on=today - timedelta(3))
+    calls.cancel_promise(db, manager, soon, _status(db, soon, today).version, "withdrawn")
+    _pay(db, admin, cid, today, "100.00")
+    assert _state(db, soon, today) == (PromiseState.CANCELLED, Decimal("0"))
+    status = _status(db, later, today)
+    assert (status.state, status.paid, status.settled_on) == (PromiseState.KEPT, 100, today)
+
+
+def test_customer_promises_refuses_a_day_out_of_range(db: Database, admin: Actor) -> None:
+    cid = _customer(db, admin)
+    with pytest.raises(ValidationFailed) as refused:
+        promises.customer_promises(db, admin, cid, date(1, 1, 1))
+    assert refused.value.for_field("as_of") == ["a date from 1900-01-01 to 2999-12-31"]
