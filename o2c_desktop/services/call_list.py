@@ -517,26 +517,27 @@ def _call_dates(
 
 
 def _older_contacts(
-    session: Session, customer_ids: Collection[int], as_of: date, window: date
+    session: Session, customer_ids: Collection[int], as_of: date, window: date, entered: datetime
 ) -> dict[int, date]:
-    """The last contact before `window`, for the few customers entered since (whose calls all
-    lie in the window unless logged for days before the customer was entered): "never reached"
-    is then a fact, not a guess."""
+    """The last contact before `window`, for the customers entered since `entered` (whose calls
+    all lie in the window unless logged for days before the customer was entered): "never
+    reached" is then a fact, not a guess. Usually a few customers, looked up by id; after a
+    migration that entered the whole portfolio at once (42,000 at 200,000 customers in the
+    benchmark), one grouped query over the customers entered since: 42 chunks of 1,000 ids
+    cost 0.46 s on PostgreSQL, mostly compiling the IN lists."""
     ids = sorted(customer_ids)
-    found: dict[int, date] = {}
-    for start in range(0, len(ids), _CHUNK):
-        stmt = (
-            select(Call.customer_id, func.max(Call.called_on))
-            .where(
-                Call.customer_id.in_(ids[start : start + _CHUNK]),
-                Call.outcome.in_(CONTACT_OUTCOMES),
-                Call.called_on < window,
-                Call.called_on <= as_of,
-            )
-            .group_by(Call.customer_id)
+    stmt = select(Call.customer_id, func.max(Call.called_on)).where(
+        Call.outcome.in_(CONTACT_OUTCOMES), Call.called_on < window, Call.called_on <= as_of
+    )
+    if len(ids) <= _CHUNK:
+        stmt = stmt.where(Call.customer_id.in_(ids))
+    else:
+        stmt = stmt.join(Customer, Customer.id == Call.customer_id).where(
+            Customer.created_at >= entered
         )
-        found.update({cid: day for cid, day in session.connection().execute(stmt)})
-    return found
+    wanted = set(ids)
+    rows = session.connection().execute(stmt.group_by(Call.customer_id))
+    return {cid: day for cid, day in rows if cid in wanted}
 
 
 def _credits(session: Session, scope: _Scope, as_of: date) -> dict[tuple[int, str], list[int]]:
@@ -960,7 +961,7 @@ def _gather(
             f.promised_not_due = info.not_due.get(f.currency, ZERO)
             f.next_promise_on = info.next_promised_on
     if recent:
-        for cid, day in _older_contacts(session, recent, as_of, window).items():
+        for cid, day in _older_contacts(session, recent, as_of, window, entered).items():
             facts[cid].last_contact = day
     return facts
 
