@@ -49,3 +49,11 @@ def ctx(sqlite_db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # typ
     context = UiContext(sqlite_db, users.sign_in(sqlite_db), AppSignals())
     yield context
     workers.wait_for_all()
+
+
+@pytest.fixture
+def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
+    """The administrator's context on each database engine (the `db` fixture's two params)."""
+    context = UiContext(db, users.sign_in(db), AppSignals())
+    yield context
+    workers.wait_for_all()

@@ -5,20 +5,16 @@ customers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
 from o2c_desktop.services import audit, customers, ledger, portfolios, users
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.assignment_rules import (
     AssignmentRulesTab,
@@ -31,14 +27,6 @@ from tests.ui.conftest import Boxes
 from tests.ui.test_ledger_tab import drive_modal
 
 WAIT = 10_000
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 def seed(ctx: UiContext) -> dict[str, int]:

@@ -7,39 +7,26 @@ and exports."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog
 from sqlalchemy import update
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import CollectionClaim, Role
 from o2c_desktop.models.base import utcnow
-from o2c_desktop.services import claims, contacts, customers, ledger, promises, users
+from o2c_desktop.services import claims, contacts, customers, ledger, promises
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.log_call import LogCallDialog
 from o2c_desktop.ui.screens.collections_screen import CollectionsScreen, tel_url
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
-from o2c_desktop.ui.signals import AppSignals
-from tests.ui.conftest import Boxes
 from tests.ui.test_ledger_tab import as_user, drive_modal
 
 WAIT = 15_000
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 @dataclass

@@ -5,18 +5,13 @@ collector who sees only their own row."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import calls, customers, ledger, portfolios, users
+from o2c_desktop.services import calls, customers, ledger, portfolios
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.screens.collector_results_screen import (
     LAST_MONTH,
@@ -28,18 +23,9 @@ from o2c_desktop.ui.screens.collector_results_screen import (
 )
 from o2c_desktop.ui.signals import AppSignals
 from tests.conftest import add_user
-from tests.ui.conftest import Boxes
 
 WAIT = 20_000
 TODAY = date.today()
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 def seed(ctx: UiContext) -> dict[str, Actor]:

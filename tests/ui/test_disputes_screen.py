@@ -4,36 +4,22 @@ owner changes through the dialogs, Enter opens the customer, export of the whole
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import disputes, ledger_queries, users
-from o2c_desktop.ui import workers
+from o2c_desktop.services import disputes, ledger_queries
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.dispute_status import DisputeOwnerDialog, DisputeStatusDialog
 from o2c_desktop.ui.main_window import MainWindow
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from o2c_desktop.ui.screens.disputes_screen import DisputesScreen
-from o2c_desktop.ui.signals import AppSignals
-from tests.ui.conftest import Boxes
 from tests.ui.test_ledger_tab import as_user, drive_modal, item_id, post_customer
 
 WAIT = 10_000
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 def seed(ctx: UiContext) -> dict[str, int]:

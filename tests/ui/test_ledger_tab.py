@@ -3,19 +3,16 @@ write-off (authority, permissions), reversal, credit note and dispute status, on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import audit, customers, disputes, ledger, ledger_queries, users
-from o2c_desktop.ui import workers
+from o2c_desktop.services import audit, customers, disputes, ledger, ledger_queries
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.apply_credit_note import ApplyCreditNoteDialog
 from o2c_desktop.ui.dialogs.dispute_status import DisputeStatusDialog
@@ -25,9 +22,7 @@ from o2c_desktop.ui.dialogs.write_off import WriteOffDialog
 from o2c_desktop.ui.models.list_table import ROW_ROLE
 from o2c_desktop.ui.screens.customer_ledger import LedgerTab
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
-from o2c_desktop.ui.signals import AppSignals
 from tests.conftest import add_user
-from tests.ui.conftest import Boxes
 
 WAIT = 10_000
 
@@ -95,14 +90,6 @@ def test_a_bad_amount_is_refused_next_to_the_field(ctx: UiContext, qtbot) -> Non
 # ---------------------------------------------------------------------------------------------
 # Write-off, reversal, credit note and disputes on the Ledger tab, on SQLite and PostgreSQL
 # ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 def as_user(ctx: UiContext, username: str, role: Role) -> UiContext:

@@ -5,7 +5,7 @@ customer first (and says who works it when someone else does)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -13,7 +13,6 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
 from o2c_desktop.services import (
     calls,
@@ -23,25 +22,14 @@ from o2c_desktop.services import (
     disputes,
     ledger,
     promises,
-    users,
 )
-from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.log_call import LogCallDialog, load_target
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
-from o2c_desktop.ui.signals import AppSignals
 from tests.ui.conftest import Boxes
 from tests.ui.test_ledger_tab import as_user
 
 WAIT = 15_000
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 @pytest.fixture

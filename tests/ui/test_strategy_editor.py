@@ -6,16 +6,13 @@ only managers get the collections tabs; its Save also saves an edited strategy."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from PySide6.QtWidgets import QLineEdit
 
-from o2c_desktop.db import Database
 from o2c_desktop.models import Role
-from o2c_desktop.services import collection_strategy, users
-from o2c_desktop.ui import workers
+from o2c_desktop.services import collection_strategy
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
 from o2c_desktop.ui.dialogs.strategy_editor import RowsTable, StrategyTab, spec_for
@@ -24,14 +21,6 @@ from tests.conftest import add_user
 from tests.ui.conftest import Boxes
 
 WAIT = 10_000
-
-
-@pytest.fixture
-def any_ctx(db: Database, qtbot, boxes: Boxes) -> Iterator[UiContext]:  # type: ignore[no-untyped-def]
-    """The administrator's context on each database engine (the `db` fixture's two params)."""
-    context = UiContext(db, users.sign_in(db), AppSignals())
-    yield context
-    workers.wait_for_all()
 
 
 def open_tab(ctx: UiContext, qtbot) -> StrategyTab:  # type: ignore[no-untyped-def]
