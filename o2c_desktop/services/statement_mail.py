@@ -17,7 +17,7 @@ import smtplib
 import socket
 import ssl
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
@@ -110,11 +110,11 @@ def _facts(db: Database, customer_id: int) -> _CustomerFacts:
             )
             .order_by(Contact.is_primary.desc(), Contact.id)
         ).all()
-        found = _distinct(contacts) or _distinct([customer.email])
+        found = distinct_addresses(contacts) or distinct_addresses([customer.email])
         return _CustomerFacts(customer.number, customer.name, customer.country, tuple(found))
 
 
-def _distinct(addresses: Sequence[str | None]) -> list[str]:
+def distinct_addresses(addresses: Iterable[str | None]) -> list[str]:
     """Addresses in order, blanks and repeats (in any letter case) left out."""
     seen: dict[str, str] = {}
     for address in addresses:

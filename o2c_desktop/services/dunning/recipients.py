@@ -8,12 +8,13 @@ one customer at a time, since a proposal shows a recipient for every e-mail lett
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from o2c_desktop.models import Contact, Customer
+from o2c_desktop.services.statement_mail import distinct_addresses
 
 _IN_CHUNK = 500  # ids per IN (...) list
 
@@ -37,21 +38,7 @@ def email_recipients(session: Session, customer_ids: Collection[int]) -> dict[in
         for cid, address in session.execute(
             select(Customer.id, Customer.email).where(Customer.id.in_(part))
         ):
-            if not _distinct(found.get(cid, ())):
+            if not distinct_addresses(found.get(cid, ())):
                 found[cid] = [address] if address else []
-    return {
-        cid: ", ".join(_distinct(addresses))
-        for cid, addresses in found.items()
-        if _distinct(addresses)
-    }
-
-
-def _distinct(addresses: Iterable[str | None]) -> list[str]:
-    """Addresses in order, blanks and repeats (in any letter case) left out (as
-    statement_mail's own, which is private to it)."""
-    seen: dict[str, str] = {}
-    for address in addresses:
-        text = (address or "").strip()
-        if text:
-            seen.setdefault(text.lower(), text)
-    return list(seen.values())
+    unique = {cid: distinct_addresses(addresses) for cid, addresses in found.items()}
+    return {cid: ", ".join(addresses) for cid, addresses in unique.items() if addresses}
