@@ -15,13 +15,10 @@ import threading
 from collections.abc import Callable, Container, Sequence
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
-from functools import cache
 from typing import Any, TextIO
 
 from o2c_desktop.errors import O2CError
-from o2c_desktop.money import minor_units
-
-DEFAULT_DECIMALS = 2  # for an amount without a currency, or with an unknown code
+from o2c_desktop.money import display_places
 
 
 def parse_date(option: str, value: str) -> date:
@@ -42,19 +39,9 @@ def parse_date(option: str, value: str) -> date:
     return day
 
 
-@cache
-def _decimals(currency: str | None) -> int:
-    if not currency:
-        return DEFAULT_DECIMALS
-    try:
-        return minor_units(currency)
-    except Exception:  # an unknown code: show cents rather than fail the report
-        return DEFAULT_DECIMALS
-
-
 def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
     """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
-    rounded = value.quantize(Decimal(1).scaleb(-_decimals(currency)), rounding=ROUND_HALF_EVEN)
+    rounded = value.quantize(Decimal(1).scaleb(-display_places(currency)), rounding=ROUND_HALF_EVEN)
     if rounded == 0:
         rounded = abs(rounded)  # never "-0.00"
     return format(rounded, ",f" if grouped else "f")
@@ -136,7 +123,6 @@ def interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
 
 
 __all__ = [
-    "DEFAULT_DECIMALS",
     "Progress",
     "amount_text",
     "clip",

@@ -29,6 +29,18 @@ def minor_units(currency: str) -> int:
     return get_currency_precision(currency)
 
 
+@cache
+def display_places(currency: str | None) -> int:
+    """Decimals to show an amount with: the currency's, or cents for a missing or unknown code
+    (a report or letter shows the amount rather than fail)."""
+    if not currency:
+        return 2
+    try:
+        return minor_units(currency)
+    except Exception:
+        return 2
+
+
 def parse_amount(text: str | Decimal | int, *, decimal_comma: bool = False) -> Decimal:
     """Parse a user-typed or imported amount without ever going through float.
 

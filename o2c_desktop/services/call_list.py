@@ -77,7 +77,7 @@ from o2c_desktop.errors import NotFound
 from o2c_desktop.models import Call, Customer, Dispute, Invoice, Payment, Promise, User
 from o2c_desktop.models.collections import CONTACT_OUTCOMES
 from o2c_desktop.models.ledger import CREDIT_NOTE, INVOICE, OPEN_DISPUTE_STATUSES
-from o2c_desktop.money import minor_units
+from o2c_desktop.money import display_places
 from o2c_desktop.services import claims, promises
 from o2c_desktop.services.aging import reading
 from o2c_desktop.services.auth import Actor, Permission
@@ -155,18 +155,11 @@ class _Facts:
 
 
 @cache
-def _places(currency: str) -> int:
-    try:
-        return minor_units(currency)
-    except Exception:  # an unknown code: cents, as everywhere else in the app
-        return 2
-
-
 def money_text(amount: Decimal, currency: str) -> str:
     """An amount as the reasons show it, "EUR 12,400.00": the code, then the amount grouped with
     the currency's decimals (the reasons are English phrases, so English digits; half-even like
     every rounding)."""
-    return f"{currency} {amount:,.{_places(currency)}f}"
+    return f"{currency} {amount:,.{display_places(currency)}f}"
 
 
 def day_text(day: date, as_of: date) -> str:

@@ -51,7 +51,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from o2c_desktop.db import Database
 from o2c_desktop.db.hints import money_sum
 from o2c_desktop.models import Payment, Promise, PromiseItem
-from o2c_desktop.money import minor_units
+from o2c_desktop.money import display_places
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.day_range import check_days
 
@@ -255,11 +255,7 @@ def _items(session: Session, wanted: list[Any]) -> dict[int, list[int]]:
 
 @cache
 def _minor_unit(currency: str) -> Decimal:
-    try:
-        places = minor_units(currency)
-    except Exception:  # an unknown code: cents, as everywhere else in the app
-        places = 2
-    return Decimal(1).scaleb(-places)
+    return Decimal(1).scaleb(-display_places(currency))
 
 
 def needed(amount: Decimal, threshold_percent: int, currency: str) -> Decimal:

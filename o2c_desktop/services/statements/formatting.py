@@ -21,7 +21,7 @@ from babel.dates import parse_pattern as parse_date_pattern
 from babel.languages import get_official_languages
 from babel.numbers import parse_pattern as parse_number_pattern
 
-from o2c_desktop.money import minor_units
+from o2c_desktop.money import display_places
 
 FALLBACK_LOCALE = "en_US"
 
@@ -41,14 +41,6 @@ def locale_for_country(country: str | None) -> str:
     return FALLBACK_LOCALE
 
 
-@cache
-def _decimals(currency: str) -> int:
-    try:
-        return minor_units(currency)
-    except Exception:  # an unknown code: cents, as everywhere else in the app
-        return 2
-
-
 @dataclass(frozen=True)
 class Formats:
     """Formatting for one locale; patterns are parsed once and kept (a statement formats a few
@@ -61,7 +53,7 @@ class Formats:
 
     def money(self, value: Decimal, currency: str) -> str:
         """1234.5 EUR → "1.234,50" (de_DE), "1,234.50" (en_US); never "-0,00"."""
-        places = _decimals(currency)
+        places = display_places(currency)
         pattern = self._number_patterns.get(places)
         if pattern is None:
             text = "#,##0" + ("." + "0" * places if places else "")
