@@ -96,7 +96,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Rows the migrations seed into tables that tests may change (the default dunning levels):
 # read once from the freshly migrated database, put back after every truncation.
-SEEDED_TABLES = ("dunning_levels",)
+SEEDED_TABLES = (
+    "dunning_levels",
+    "scorecards",
+    "checklist_templates",
+    "checklist_template_items",
+    "approval_authorities",
+)
 _seeded_rows: dict[str, list[dict[str, object]]] = {}
 
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-SCHEMA_HEAD = "0005_collections"
+SCHEMA_HEAD = "0006_credit"
 
 
 def alembic_config() -> Config:

@@ -41,6 +41,9 @@ class Customer(Base):
     payment_terms_code: Mapped[str] = mapped_column(ForeignKey("payment_terms.code"))
     currency: Mapped[str] = mapped_column(String(3))
     credit_limit: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), index=True)
+    # A temporary limit applies instead of `credit_limit` up to and including its last day.
+    temporary_limit: Mapped[Decimal | None] = mapped_column(Money)
+    temporary_limit_until: Mapped[date | None] = mapped_column(Date)
     exposure: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), index=True)
     on_hold: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     hold_reason: Mapped[str | None] = mapped_column(String(200))

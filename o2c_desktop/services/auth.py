@@ -42,6 +42,21 @@ class Permission(Enum):
     VIEW_ALL_PORTFOLIOS = ("see every collector's portfolio and results", MANAGERS)
     MANAGE_STRATEGIES = ("edit collection strategies and assignment rules", MANAGERS)
     RUN_DUNNING = ("run dunning and produce reminder letters", OFFICE)
+    PREPARE_APPLICATIONS = (
+        "prepare credit applications and move them through verification",
+        OFFICE,
+    )
+    VERIFY_CHECKLIST = ("verify checklist items and attach documents", OFFICE)
+    WAIVE_CHECKLIST = ("waive checklist items", MANAGERS)
+    # Deciding and releasing also need an approval authority in the currency (credit_authority):
+    # a clerk has the permission but, by default, no authority, so the refusal names the amount.
+    DECIDE_APPLICATIONS = ("approve or decline credit applications", OFFICE)
+    MANAGE_CREDIT_POLICY = (
+        "edit checklist templates, scorecards, approval authorities and the credit policy",
+        frozenset({Role.ADMINISTRATOR}),
+    )
+    ENTER_ORDERS = ("enter and import orders", OFFICE)
+    RELEASE_ORDERS = ("release or reject held orders", OFFICE)
 
     @property
     def text(self) -> str:
