@@ -1,0 +1,202 @@
+"""An application's verification checklist, copied from the template that matches it.
+
+The template is the first active one (by position) whose segment, currency and amount range
+match the application; an empty segment, currency or bound matches anything, and the range
+includes both ends (min_amount <= requested limit <= max_amount). Each template item becomes an
+`ApplicationChecklistItem` of its own, so an administrator editing a template never changes a
+checklist already being worked. An item is required when the template says so, or when the
+requested limit reaches its `required_above` amount (a personal guarantee from 100,000).
+
+These functions work inside the caller's unit of work: creating or editing an application and
+its checklist is one transaction (services.credit_applications).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from o2c_desktop.models import (
+    ApplicationChecklistItem,
+    ChecklistTemplate,
+    ChecklistTemplateItem,
+    CreditApplication,
+    Document,
+)
+from o2c_desktop.models.credit import ITEM_DONE, ITEM_PENDING
+
+
+def choose_template(
+    session: Session, *, segment: str | None, currency: str | None, amount: Decimal
+) -> ChecklistTemplate | None:
+    """The first active template (by position, then id) matching the segment (compared without
+    regard to case), currency and amount; None when no template matches."""
+    segment_matches = ChecklistTemplate.segment.is_(None)
+    if segment:
+        segment_matches = or_(
+            segment_matches, func.lower(ChecklistTemplate.segment) == segment.strip().lower()
+        )
+    currency_matches = ChecklistTemplate.currency.is_(None)
+    if currency:
+        currency_matches = or_(currency_matches, ChecklistTemplate.currency == currency.upper())
+    return session.scalars(
+        select(ChecklistTemplate)
+        .where(
+            ChecklistTemplate.active.is_(True),
+            segment_matches,
+            currency_matches,
+            or_(ChecklistTemplate.min_amount.is_(None), ChecklistTemplate.min_amount <= amount),
+            or_(ChecklistTemplate.max_amount.is_(None), ChecklistTemplate.max_amount >= amount),
+        )
+        .order_by(ChecklistTemplate.position, ChecklistTemplate.id)
+        .limit(1)
+    ).first()
+
+
+def _template_items(session: Session, template_id: int) -> list[ChecklistTemplateItem]:
+    return list(
+        session.scalars(
+            select(ChecklistTemplateItem)
+            .where(ChecklistTemplateItem.template_id == template_id)
+            .order_by(ChecklistTemplateItem.position, ChecklistTemplateItem.id)
+        )
+    )
+
+
+def is_required(item: ChecklistTemplateItem, amount: Decimal) -> bool:
+    """Required by the template, or from its `required_above` amount upwards."""
+    return bool(item.required) or (
+        item.required_above is not None and amount >= item.required_above
+    )
+
+
+def _planned(
+    session: Session, application: CreditApplication
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """The template an application gets now, and its items as column values."""
+    template = choose_template(
+        session,
+        segment=application.segment,
+        currency=application.currency,
+        amount=application.requested_limit,
+    )
+    if template is None:
+        return None, []
+    items = [
+        {
+            "position": item.position,
+            "code": item.code,
+            "label": item.label,
+            "required": is_required(item, application.requested_limit),
+            "quantity": item.quantity,
+            "validity_months": item.validity_months,
+        }
+        for item in _template_items(session, template.id)
+    ]
+    return template.id, items
+
+
+def _add_items(session: Session, application_id: int, items: list[dict[str, Any]]) -> None:
+    for values in items:
+        session.add(
+            ApplicationChecklistItem(application_id=application_id, status=ITEM_PENDING, **values)
+        )
+
+
+def instantiate_in_session(session: Session, application: CreditApplication) -> None:
+    """Give an application (new, or whose checklist was just removed) the items of the template
+    that matches it, all pending. Sets `checklist_template_id` (None: no template matched, and
+    nothing will block the way to approval)."""
+    with session.no_autoflush:  # one INSERT (or UPDATE) of the application, not two
+        template_id, items = _planned(session, application)
+    application.checklist_template_id = template_id
+    if application.id is None:
+        session.flush()
+    _add_items(session, application.id, items)
+
+
+def template_name(session: Session, template_id: int | None) -> str | None:
+    if template_id is None:
+        return None
+    return session.scalar(select(ChecklistTemplate.name).where(ChecklistTemplate.id == template_id))
+
+
+def _untouched(session: Session, application_id: int) -> bool:
+    """No item has moved from pending and no document is attached to any of them: replacing
+    the checklist loses nobody's work."""
+    worked = session.scalar(
+        select(ApplicationChecklistItem.id)
+        .where(
+            ApplicationChecklistItem.application_id == application_id,
+            ApplicationChecklistItem.status != ITEM_PENDING,
+        )
+        .limit(1)
+    )
+    if worked is not None:
+        return False
+    attached = session.scalar(
+        select(Document.id)
+        .join(ApplicationChecklistItem, ApplicationChecklistItem.id == Document.checklist_item_id)
+        .where(ApplicationChecklistItem.application_id == application_id)
+        .limit(1)
+    )
+    return attached is None
+
+
+def _current(session: Session, application_id: int) -> list[tuple[str, bool]]:
+    return [
+        (code, bool(required))
+        for code, required in session.execute(
+            select(ApplicationChecklistItem.code, ApplicationChecklistItem.required)
+            .where(ApplicationChecklistItem.application_id == application_id)
+            .order_by(ApplicationChecklistItem.position, ApplicationChecklistItem.id)
+        )
+    ]
+
+
+def rechoose_in_session(
+    session: Session, application: CreditApplication
+) -> tuple[int | None, int | None] | None:
+    """After the requested limit, segment or currency changed: give the application the
+    checklist that matches it now, but only while every item is still pending and nothing is
+    attached. Once anyone has worked the checklist it is kept as it is (a changed amount is then
+    the approver's to weigh), so verified items and their documents are never thrown away.
+
+    Returns (old template id, new template id) when the checklist was replaced, else None (also
+    when the same items would come back)."""
+    with session.no_autoflush:  # the caller's edit and this one: one version step
+        template_id, items = _planned(session, application)
+        current = _current(session, application.id)
+        planned = [(item["code"], item["required"]) for item in items]
+        if template_id == application.checklist_template_id and planned == current:
+            return None
+        if not _untouched(session, application.id):
+            return None
+        session.execute(
+            delete(ApplicationChecklistItem).where(
+                ApplicationChecklistItem.application_id == application.id
+            )
+        )
+    old = application.checklist_template_id
+    application.checklist_template_id = template_id
+    _add_items(session, application.id, items)
+    return old, template_id
+
+
+def blocking_items_in_session(session: Session, application_id: int) -> list[str]:
+    """Labels of the required items neither verified nor waived, in checklist order: what keeps
+    an application from going to approval."""
+    return list(
+        session.scalars(
+            select(ApplicationChecklistItem.label)
+            .where(
+                ApplicationChecklistItem.application_id == application_id,
+                ApplicationChecklistItem.required.is_(True),
+                ApplicationChecklistItem.status.not_in(ITEM_DONE),
+            )
+            .order_by(ApplicationChecklistItem.position, ApplicationChecklistItem.id)
+        )
+    )

@@ -1,0 +1,242 @@
+"""Which template an application's checklist comes from (segment, currency, amount range,
+position, active), which items are required (required_above), and when a changed application
+gets a new checklist."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from o2c_desktop.db import Database
+from o2c_desktop.models import (
+    ApplicationChecklistItem,
+    ChecklistTemplate,
+    ChecklistTemplateItem,
+    Document,
+)
+from o2c_desktop.models.credit import ITEM_RECEIVED, ITEM_VERIFIED, ITEM_WAIVED
+from o2c_desktop.services import checklist_instances as ci
+from o2c_desktop.services import credit_applications as ca
+from o2c_desktop.services.auth import Actor
+
+LARGE, STANDARD = "Large exposure", "Standard"
+
+
+def _template(
+    db: Database,
+    name: str,
+    position: int,
+    items: list[tuple[str, bool, str | None]],
+    **match: Any,
+) -> int:
+    with db.write() as session:
+        template = ChecklistTemplate(name=name, position=position, active=True, **match)
+        session.add(template)
+        session.flush()
+        for n, (code, required, above) in enumerate(items, 1):
+            session.add(
+                ChecklistTemplateItem(
+                    template_id=template.id,
+                    position=n,
+                    code=code,
+                    label=code.replace("_", " ").capitalize(),
+                    required=required,
+                    required_above=None if above is None else Decimal(above),
+                )
+            )
+        return template.id
+
+
+def _chosen(db: Database, segment: str | None, currency: str | None, amount: str) -> str | None:
+    with db.read() as session:
+        template = ci.choose_template(
+            session, segment=segment, currency=currency, amount=Decimal(amount)
+        )
+        return template.name if template else None
+
+
+def _items(db: Database, application_id: int) -> dict[str, tuple[bool, str]]:
+    with db.read() as session:
+        return {
+            i.code: (i.required, i.status)
+            for i in session.scalars(
+                select(ApplicationChecklistItem)
+                .where(ApplicationChecklistItem.application_id == application_id)
+                .order_by(ApplicationChecklistItem.position)
+            )
+        }
+
+
+def _new(db: Database, actor: Actor, limit: str, **values: Any) -> ca.ApplicationView:
+    return ca.create_application(
+        db,
+        actor,
+        {"applicant_name": "Newco", "customer_number": "N-1", "requested_limit": limit} | values,
+    )
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("1", STANDARD), ("249999.99", STANDARD), ("250000", LARGE), ("9000000", LARGE)],
+)
+def test_the_seeded_templates_split_at_250000(db: Database, amount: str, expected: str) -> None:
+    assert _chosen(db, "Retail", "EUR", amount) == expected
+
+
+def test_segment_currency_and_range_narrow_the_choice_and_position_decides(
+    db: Database,
+) -> None:
+    small = [("signed_application", True, None)]
+    _template(db, "Small retail", 0, small, segment="Retail", max_amount=Decimal(50000))
+    _template(db, "Swiss", 0, [("tax_id", True, None)], currency="CHF")
+    assert _chosen(db, "Retail", "EUR", "50000") == "Small retail"  # both ends included
+    assert _chosen(db, "retail ", "EUR", "100") == "Small retail"  # segment without case
+    assert _chosen(db, "Retail", "EUR", "50000.01") == STANDARD
+    assert _chosen(db, "Enterprise", "EUR", "100") == STANDARD
+    assert _chosen(db, None, "EUR", "100") == STANDARD  # a segment-bound template needs one
+    assert _chosen(db, "Enterprise", "CHF", "300000") == "Swiss"  # position 0 before Large
+    with db.write() as session:
+        session.execute(
+            update(ChecklistTemplate)
+            .where(ChecklistTemplate.name == "Swiss")
+            .values(active=False, position=0)
+        )
+    assert _chosen(db, "Enterprise", "CHF", "300000") == LARGE
+
+
+def test_no_template_no_checklist(db: Database, admin: Actor, clerk: Actor) -> None:
+    with db.write() as session:
+        session.execute(update(ChecklistTemplate).values(active=False))
+    app = _new(db, clerk, "1000")
+    assert app.checklist_template_id is None
+    assert _items(db, app.id) == {}
+    with db.read() as session:
+        assert ci.blocking_items_in_session(session, app.id) == []
+
+
+def test_items_are_copied_and_required_above_counts_from_its_amount(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    below = _new(db, clerk, "99999.99")
+    items = _items(db, below.id)
+    assert list(items) == [
+        "signed_application",
+        "trade_references",
+        "bank_reference",
+        "financial_statements",
+        "tax_id",
+        "bureau_report",
+        "personal_guarantee",
+        "insurance_certificate",
+    ]
+    assert items["personal_guarantee"] == (False, "pending")
+    assert items["bureau_report"] == (False, "pending")
+    assert items["signed_application"] == (True, "pending")
+    ca.withdraw(db, clerk, below.id, below.version, "retyped")
+    at = _new(db, clerk, "100000")
+    assert _items(db, at.id)["personal_guarantee"] == (True, "pending")
+    with db.read() as session:
+        statements = session.scalars(
+            select(ApplicationChecklistItem).where(
+                ApplicationChecklistItem.application_id == at.id,
+                ApplicationChecklistItem.code == "financial_statements",
+            )
+        ).one()
+        assert (statements.quantity, statements.validity_months) == (2, 15)
+        assert statements.label == "Last two years' financial statements"
+
+
+def test_editing_a_template_later_leaves_existing_checklists_alone(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    app = _new(db, clerk, "1000")
+    with db.write() as session:
+        session.execute(
+            update(ChecklistTemplateItem)
+            .where(ChecklistTemplateItem.code == "signed_application")
+            .values(label="Signed application (new wording)")
+        )
+    with db.read() as session:
+        labels = ci.blocking_items_in_session(session, app.id)
+    assert labels[0] == "Signed credit application"
+
+
+def test_a_changed_amount_rechooses_the_checklist_while_nothing_was_worked(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    app = _new(db, clerk, "20000")
+    with db.read() as session:
+        large_id = session.scalar(
+            select(ChecklistTemplate.id).where(ChecklistTemplate.name == LARGE)
+        )
+    bigger = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "300000"})
+    assert bigger.checklist_template_id == large_id
+    assert bigger.version == app.version + 1
+    assert _items(db, app.id)["insurance_certificate"] == (True, "pending")
+    raised = ca.update_application(db, clerk, app.id, bigger.version, {"requested_limit": "600000"})
+    assert _items(db, app.id)["personal_guarantee"] == (True, "pending")  # from 500,000
+    assert raised.checklist_template_id == large_id
+
+
+@pytest.mark.parametrize("worked", ["status", "document"])
+def test_a_worked_checklist_is_kept_when_the_amount_changes(
+    db: Database, admin: Actor, clerk: Actor, worked: str
+) -> None:
+    app = _new(db, clerk, "20000")
+    with db.write() as session:
+        item = session.scalars(
+            select(ApplicationChecklistItem).where(
+                ApplicationChecklistItem.application_id == app.id,
+                ApplicationChecklistItem.code == "tax_id",
+            )
+        ).one()
+        if worked == "status":
+            item.status = ITEM_RECEIVED
+        else:
+            session.add(
+                Document(
+                    application_id=app.id,
+                    checklist_item_id=item.id,
+                    filename="vat.pdf",
+                    content_type="application/pdf",
+                    size_bytes=3,
+                    sha256="0" * 64,
+                    storage="database",
+                    content=b"pdf",
+                )
+            )
+    before = _items(db, app.id)
+    bigger = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "300000"})
+    assert bigger.checklist_template_id == app.checklist_template_id
+    assert _items(db, app.id) == before
+
+
+def test_blocking_items_are_the_required_ones_neither_verified_nor_waived(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    app = _new(db, clerk, "20000")
+    with db.write() as session:
+        session.execute(
+            update(ApplicationChecklistItem)
+            .where(
+                ApplicationChecklistItem.application_id == app.id,
+                ApplicationChecklistItem.code.in_(["signed_application", "trade_references"]),
+            )
+            .values(status=ITEM_VERIFIED)
+        )
+        session.execute(
+            update(ApplicationChecklistItem)
+            .where(
+                ApplicationChecklistItem.application_id == app.id,
+                ApplicationChecklistItem.code == "tax_id",
+            )
+            .values(status=ITEM_WAIVED)
+        )
+    with db.read() as session:
+        assert ci.blocking_items_in_session(session, app.id) == [
+            "Bank reference",
+            "Last two years' financial statements",
+        ]
