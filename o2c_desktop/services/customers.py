@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from o2c_desktop.models import Customer, CustomerSearchTerm, PaymentTerms, User
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.credit_policy import effective_limit
 from o2c_desktop.services.customer_fields import (
     BY_NAME,
     CREDIT_FIELDS,
@@ -290,6 +291,8 @@ class CustomerDetail:
     updated_at: datetime
     updated_by: str | None
     contacts: list[ContactRow] = field(default_factory=list)
+    temporary_limit: Decimal | None = None
+    temporary_limit_until: date | None = None
 
     @property
     def number(self) -> str:
@@ -308,12 +311,20 @@ class CustomerDetail:
         return self.values["credit_limit"]
 
     @property
+    def effective_limit(self) -> Decimal:
+        """Today's limit: the temporary one up to its last day, else the permanent one."""
+        return effective_limit(
+            self.credit_limit, self.temporary_limit, self.temporary_limit_until, date.today()
+        )
+
+    @property
     def available_credit(self) -> Decimal:
-        return self.credit_limit - self.exposure
+        return self.effective_limit - self.exposure
 
     @property
     def utilization(self) -> Decimal | None:
-        return self.exposure / self.credit_limit if self.credit_limit else None
+        limit = self.effective_limit
+        return self.exposure / limit if limit else None
 
 
 def _stored_values(session: Session, customer: Customer) -> dict[str, Any]:
@@ -357,6 +368,8 @@ def _detail(session: Session, customer: Customer) -> CustomerDetail:
         updated_at=customer.updated_at,
         updated_by=updater.display_name if updater else None,
         contacts=contacts,
+        temporary_limit=customer.temporary_limit,
+        temporary_limit_until=customer.temporary_limit_until,
     )
 
 

@@ -1,0 +1,682 @@
+"""Deciding a credit application: approve, approve on conditions, or decline, within the
+approver's authority and with four eyes, and what a decision changes.
+
+Who may decide (services.credit_authority for the amounts):
+- Neither the application's preparer nor its submitter may decide or confirm it, also when one
+  person holds both a clerk's and a manager's role: someone else must look at it.
+- An approval for amount A (the larger of the credit limit and the temporary limit) is final
+  when the approver may grant A alone. Above that, when they may grant A with a second approver,
+  it is stored awaiting one: a third person (not the preparer, the submitter or the first
+  approver) whose own authority reaches A confirms it. Otherwise it is refused, naming the
+  person, their authority and the amount.
+- Declining needs some authority in the application's currency.
+
+A complete decision is one transaction: the application moves to approved, conditionally approved
+or declined (credit_applications.set_state_in_session); on an approval the customer gets the
+limit, temporary limit, risk class, terms and next review date (audited field by field), or for
+a new customer the customer is created from the applicant's details and the application's
+documents are filed under it; the customer's timeline gets a note of the decision. A decline
+changes nothing on the customer but that note. The decision row keeps the approver(s), reason,
+conditions and terms, so the decision letter (services.decision_letters) and any later question
+can be answered from it.
+
+An approval awaiting a second approver holds only while the application stays pending approval:
+once it is sent back (or returned to verification) that first approval lapses, and the next time
+it comes up it is decided afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from o2c_desktop.db import Database
+from o2c_desktop.errors import FieldProblem, O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.models import Activity, Customer, PaymentTerms
+from o2c_desktop.models.base import utcnow
+from o2c_desktop.models.credit import (
+    APPROVED,
+    CONDITIONALLY_APPROVED,
+    DECISION_OUTCOMES,
+    DECLINED,
+    IN_VERIFICATION,
+    OUTCOME_APPROVED,
+    OUTCOME_CONDITIONAL,
+    OUTCOME_DECLINED,
+    PENDING_APPROVAL,
+    CreditApplication,
+    CreditDecision,
+    Document,
+)
+from o2c_desktop.services import audit, customers
+from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.call_list import money_text
+from o2c_desktop.services.credit_applications import (
+    TransitionRefused,
+    locked,
+    parse_money,
+    require_view,
+    set_state_in_session,
+    state_label,
+    user_names,
+)
+from o2c_desktop.services.credit_authority import Authority, authority_of
+from o2c_desktop.services.credit_policy import read_policy
+from o2c_desktop.services.customer_fields import DEFAULTS, check_limit_decimals, parse_field
+from o2c_desktop.services.day_range import RANGE_TEXT, in_range
+from o2c_desktop.services.documents import add_months
+from o2c_desktop.services.scorecards import score_in_session
+from o2c_desktop.services.stored_rows import audit_change, view_of
+
+ZERO = Decimal("0.00")
+MAX_TEXT = 2000
+ACTIVITY_KIND = "credit"
+STATE_OF = {
+    OUTCOME_APPROVED: APPROVED,
+    OUTCOME_CONDITIONAL: CONDITIONALLY_APPROVED,
+    OUTCOME_DECLINED: DECLINED,
+}
+# What an approval sets on the customer: decision column -> customer field (audit name) and column.
+_ON_CUSTOMER = {
+    "credit_limit": ("credit_limit", "credit_limit"),
+    "risk_class": ("risk_class", "risk_class"),
+    "terms_code": ("payment_terms", "payment_terms_code"),
+    "next_review_date": ("next_review_date", "next_review_date"),
+    "temporary_limit": ("temporary_limit", "temporary_limit"),
+    "temporary_until": ("temporary_limit_until", "temporary_limit_until"),
+}
+
+
+@dataclass(frozen=True)
+class DecisionInput:
+    """What the approver decides. Amounts as Decimal or typed text, dates as `date` or ISO
+    text. Left empty: the risk class is the scored one, the terms the requested ones, the next
+    review the credit policy's interval for the risk class from today. A decline keeps only the
+    reason; only a conditional approval keeps conditions."""
+
+    outcome: str
+    reason: str
+    credit_limit: Decimal | str | None = None
+    temporary_limit: Decimal | str | None = None
+    temporary_until: date | str | None = None
+    risk_class: str | None = None
+    terms_code: str | None = None
+    next_review_date: date | str | None = None
+    conditions: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    id: int
+    application_id: int
+    outcome: str
+    credit_limit: Decimal | None
+    temporary_limit: Decimal | None
+    temporary_until: date | None
+    risk_class: str | None
+    terms_code: str | None
+    next_review_date: date | None
+    conditions: str | None
+    reason: str
+    first_approver_id: int
+    first_at: datetime
+    second_approver_id: int | None
+    second_at: datetime | None
+    complete: bool
+    updated_at: datetime
+    updated_by_id: int | None
+    version: int
+    first_approver: str
+    second_approver: str | None
+    awaiting_second: bool
+
+    @property
+    def amount(self) -> Decimal:
+        """What the decision grants: the larger of the limit and the temporary limit."""
+        return granted(self.credit_limit, self.temporary_limit)
+
+
+def granted(credit_limit: Decimal | None, temporary_limit: Decimal | None) -> Decimal:
+    return max(credit_limit or ZERO, temporary_limit or ZERO)
+
+
+def _decision_view(session: Session, row: CreditDecision) -> DecisionView:
+    names = user_names(session, {row.first_approver_id, row.second_approver_id})
+    return view_of(
+        DecisionView,
+        row,
+        first_approver=names.get(row.first_approver_id, f"user #{row.first_approver_id}"),
+        second_approver=names.get(row.second_approver_id or 0),
+        awaiting_second=not row.complete,
+    )
+
+
+def _decision_values(row: CreditDecision) -> dict[str, Any]:
+    skip = {"id", "updated_at", "updated_by_id", "version"}
+    return {
+        f.name: getattr(row, f.name)
+        for f in fields(DecisionView)
+        if hasattr(CreditDecision, f.name) and f.name not in skip
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _pending(session: Session, application_id: int, expected_version: int) -> CreditApplication:
+    application = locked(session, application_id, expected_version)
+    if application.state != PENDING_APPROVAL:
+        raise TransitionRefused(
+            f"Application {application.number} is {state_label(application.state)}: only an "
+            "application pending approval can be decided."
+        )
+    return application
+
+
+def _require_four_eyes(
+    actor: Actor, application: CreditApplication, first_approver_id: int | None = None
+) -> None:
+    """Neither the preparer nor the submitter (nor, confirming, the first approver) decides."""
+    parts = (
+        (application.prepared_by_id, "prepared"),
+        (application.submitted_by_id, "submitted"),
+        (first_approver_id, "already approved"),
+    )
+    for user_id, did in parts:
+        if user_id and user_id == actor.user_id:
+            raise PermissionDenied(
+                f"{actor.display_name} {did} application {application.number} and may not "
+                "decide it too (four eyes): another approver must."
+            )
+
+
+def decision_in_session(session: Session, application_id: int) -> CreditDecision | None:
+    return session.scalar(
+        select(CreditDecision).where(CreditDecision.application_id == application_id)
+    )
+
+
+def _current_decision(
+    session: Session, actor: Actor, application: CreditApplication
+) -> CreditDecision | None:
+    """The application's decision awaiting a second approver, if one still holds; one made
+    before the application last came to approval has lapsed and is removed (audited)."""
+    row = decision_in_session(session, application.id)
+    if row is None:
+        return None
+    if row.complete or row.first_at >= application.state_changed_at:
+        return row
+    _remove(session, actor, row, application, "lapsed: the application went back to verification")
+    return None
+
+
+def _remove(
+    session: Session,
+    actor: Actor,
+    row: CreditDecision,
+    application: CreditApplication,
+    why: str,
+) -> None:
+    changes = {k: (v, None) for k, v in _decision_values(row).items() if v is not None}
+    changes["removed"] = (None, why)
+    audit.record(
+        session,
+        actor,
+        audit.DELETE,
+        row.__tablename__,
+        row.id,
+        customer_id=application.customer_id,
+        record_version=row.version,
+        changes=changes,
+    )
+    session.delete(row)
+    session.flush()
+
+
+def _text(name: str, raw: Any, problems: list[FieldProblem], *, required: str) -> str | None:
+    """A text the decision needs (`required`: what to say when it is empty)."""
+    value = str(raw).strip() if raw is not None else ""
+    if not value:
+        problems.append(FieldProblem(name, required))
+    elif len(value) > MAX_TEXT:
+        problems.append(FieldProblem(name, f"longer than {MAX_TEXT:,} characters"))
+    return value or None
+
+
+def _day(name: str, raw: Any, problems: list[FieldProblem]) -> date | None:
+    """A date as the customer form parses it (ISO, 31.12.2025, 31/12/2025, or a `date`)."""
+    try:
+        day = parse_field("next_review_date", raw)
+    except ValueError as exc:
+        problems.append(FieldProblem(name, str(exc), value=str(raw)))
+        return None
+    if day is not None and not in_range(day):
+        problems.append(FieldProblem(name, RANGE_TEXT, value=day.isoformat()))
+        return None
+    return day
+
+
+def _amount(name: str, raw: Any, currency: str, problems: list[FieldProblem]) -> Decimal | None:
+    """An amount in the application's currency (at most its decimals), or None when empty."""
+    amount = parse_money(name, raw, problems)
+    if amount is None:
+        return None
+    reason = check_limit_decimals(amount, currency)
+    if reason:
+        problems.append(FieldProblem(name, reason, value=str(amount)))
+        return None
+    return amount
+
+
+def _default_terms(session: Session, application: CreditApplication) -> str:
+    if application.requested_terms_code:
+        return application.requested_terms_code
+    customer = session.get(Customer, application.customer_id) if application.customer_id else None
+    return customer.payment_terms_code if customer else DEFAULTS["payment_terms"]
+
+
+def _checked(
+    session: Session, application: CreditApplication, decision: DecisionInput, today: date
+) -> dict[str, Any]:
+    """The decision row's values, or ValidationFailed naming every problem by field."""
+    problems: list[FieldProblem] = []
+    outcome = str(decision.outcome or "").strip().lower()
+    if outcome not in DECISION_OUTCOMES:
+        problems.append(
+            FieldProblem("outcome", f"one of {', '.join(DECISION_OUTCOMES)}", value=outcome)
+        )
+    values: dict[str, Any] = {
+        "outcome": outcome,
+        "reason": _text("reason", decision.reason, problems, required="say why"),
+    }
+    if outcome in (OUTCOME_APPROVED, OUTCOME_CONDITIONAL):
+        values.update(_approval_terms(session, application, decision, outcome, today, problems))
+    if problems:
+        raise ValidationFailed(problems)
+    return values
+
+
+def _approval_terms(
+    session: Session,
+    application: CreditApplication,
+    decision: DecisionInput,
+    outcome: str,
+    today: date,
+    problems: list[FieldProblem],
+) -> dict[str, Any]:
+    """An approval's limit, temporary limit, risk class, terms, review date and conditions,
+    with the defaults filled in; each problem is added to `problems`."""
+    currency = application.currency
+    limit = _amount("credit_limit", decision.credit_limit, currency, problems)
+    if limit is None and not any(p.field == "credit_limit" for p in problems):
+        problems.append(FieldProblem("credit_limit", "required for an approval"))
+    temporary = _amount("temporary_limit", decision.temporary_limit, currency, problems)
+    until = _day("temporary_until", decision.temporary_until, problems)
+    if temporary is not None and until is None:
+        problems.append(FieldProblem("temporary_until", "a temporary limit needs its last day"))
+    if until is not None and temporary is None:
+        problems.append(FieldProblem("temporary_limit", "required with a last day"))
+    if until is not None and until <= today:
+        problems.append(FieldProblem("temporary_until", "must be after today", until.isoformat()))
+    risk = application.risk_class
+    if decision.risk_class not in (None, ""):
+        try:
+            risk = parse_field("risk_class", decision.risk_class)
+        except ValueError as exc:
+            problems.append(FieldProblem("risk_class", str(exc), value=str(decision.risk_class)))
+    if risk is None and not any(p.field == "risk_class" for p in problems):
+        problems.append(FieldProblem("risk_class", "required (one of A, B, C, D, E)"))
+    terms = (decision.terms_code or "").strip().upper() or _default_terms(session, application)
+    if session.get(PaymentTerms, terms) is None:
+        problems.append(FieldProblem("terms_code", "unknown payment terms", value=terms))
+    review = _day("next_review_date", decision.next_review_date, problems)
+    if review is None and risk is not None:
+        review = add_months(today, read_policy(session).review_months[risk])
+    if review is not None and review <= today:
+        problems.append(FieldProblem("next_review_date", "must be after today", review.isoformat()))
+    conditions = None
+    if outcome == OUTCOME_CONDITIONAL:
+        conditions = _text(
+            "conditions", decision.conditions, problems, required="say on which conditions"
+        )
+    if application.customer_id is None:
+        problems += _new_customer_problems(session, application)
+    return {
+        "credit_limit": limit,
+        "temporary_limit": temporary,
+        "temporary_until": until,
+        "risk_class": risk,
+        "terms_code": terms,
+        "next_review_date": review,
+        "conditions": conditions,
+    }
+
+
+def _new_customer_problems(session: Session, application: CreditApplication) -> list[FieldProblem]:
+    number = application.customer_number
+    if not number:
+        return [FieldProblem("customer_number", "a new customer needs a number: send it back")]
+    if session.scalar(select(Customer.id).where(Customer.number == number)) is not None:
+        return [
+            FieldProblem(
+                "customer_number",
+                "a customer already has this number: send the application back to change it",
+                value=number,
+            )
+        ]
+    return []
+
+
+def _refusal(
+    actor: Actor, authority: Authority, application: CreditApplication, amount: Decimal
+) -> str:
+    return (
+        f"{actor.display_name} may not approve application {application.number} for "
+        f"{money_text(amount, application.currency)}: their approval authority is "
+        f"{authority.describe()}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Completing a decision
+# ---------------------------------------------------------------------------------------------
+
+
+def _update_customer(
+    session: Session, actor: Actor, customer_id: int, row: CreditDecision
+) -> Customer:
+    customer = session.get(Customer, customer_id, with_for_update=True)
+    if customer is None:
+        raise O2CError(f"Customer #{customer_id} of this application was deleted meanwhile.")
+    changes: dict[str, tuple[Any, Any]] = {}
+    for source, (name, column) in _ON_CUSTOMER.items():
+        old, new = getattr(customer, column), getattr(row, source)
+        if old != new:
+            changes[name] = (old, new)
+            setattr(customer, column, new)
+    if changes:
+        customer.updated_at = utcnow()
+        customer.updated_by_id = actor.user_id or None
+        session.flush()  # the ORM bumps the customer's version
+        audit.record(
+            session,
+            actor,
+            audit.UPDATE,
+            "customers",
+            customer.id,
+            customer_id=customer.id,
+            record_version=customer.version,
+            changes=changes,
+        )
+    return customer
+
+
+def _create_customer(
+    session: Session, actor: Actor, application: CreditApplication, row: CreditDecision
+) -> Customer:
+    values = {
+        "number": application.customer_number,
+        "name": application.applicant_name,
+        "legal_name": application.legal_name,
+        "tax_id": application.tax_id,
+        "segment": application.segment,
+        "country": application.country,
+        "address_line1": application.address_line1,
+        "city": application.city,
+        "postcode": application.postcode,
+        "email": application.email,
+        "phone": application.phone,
+        "currency": application.currency,
+        "on_hold": False,
+        **{name: getattr(row, source) for source, (name, _column) in _ON_CUSTOMER.items()},
+    }
+    try:
+        customer = customers.create_in_session(
+            session, actor, customers.ResolvedRefs(session), values
+        )
+    except IntegrityError:
+        raise ValidationFailed(
+            [FieldProblem("customer_number", "another customer took this number meanwhile")]
+        ) from None
+    application.customer_id = customer.id
+    application.updated_at = utcnow()
+    application.updated_by_id = actor.user_id or None
+    session.execute(
+        update(Document)
+        .where(Document.application_id == application.id, Document.customer_id.is_(None))
+        .values(customer_id=customer.id)
+    )
+    session.flush()
+    audit_change(
+        session,
+        actor,
+        audit.UPDATE,
+        application,
+        {"customer_id": (None, customer.id)},
+        customer_id=customer.id,
+    )
+    return customer
+
+
+def timeline_text(application: CreditApplication, row: CreditDecision, approvers: str) -> str:
+    """The note on the customer's timeline: "Credit limit EUR 80,000.00 approved on CA-000012
+    by Maria; risk class B; next review 2027-11-23"."""
+    if row.outcome == OUTCOME_DECLINED:
+        return f"Credit application {application.number} declined by {approvers}: {row.reason}"
+    currency = application.currency
+    how = "conditionally approved" if row.outcome == OUTCOME_CONDITIONAL else "approved"
+    review = row.next_review_date.isoformat() if row.next_review_date else "none"
+    text = (
+        f"Credit limit {money_text(row.credit_limit or ZERO, currency)} {how} on "
+        f"{application.number} by {approvers}; risk class {row.risk_class}; "
+        f"terms {row.terms_code}; next review {review}"
+    )
+    if row.temporary_limit is not None and row.temporary_until is not None:
+        text += (
+            f"; temporary limit {money_text(row.temporary_limit, currency)} until "
+            f"{row.temporary_until.isoformat()}"
+        )
+    if row.conditions:
+        text += f"; conditions: {row.conditions}"
+    return text
+
+
+def _note(
+    session: Session, actor: Actor, application: CreditApplication, row: CreditDecision
+) -> None:
+    """The decision on the customer's timeline (an activity), audited like a note."""
+    customer_id = application.customer_id
+    if customer_id is None:
+        return
+    names = user_names(session, {row.first_approver_id, row.second_approver_id})
+    approvers = " and ".join(
+        names.get(i, f"user #{i}") for i in (row.first_approver_id, row.second_approver_id) if i
+    )
+    note = Activity(
+        customer_id=customer_id,
+        kind=ACTIVITY_KIND,
+        occurred_at=utcnow(),
+        user_id=actor.user_id or None,
+        subject=f"Credit decision {application.number}",
+        body=timeline_text(application, row, approvers),
+    )
+    session.add(note)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        audit.CREATE,
+        "activities",
+        note.id,
+        customer_id=customer_id,
+        changes={"body": (None, note.body)},
+    )
+
+
+def _complete(
+    session: Session, actor: Actor, application: CreditApplication, row: CreditDecision
+) -> None:
+    """Close the application and carry the decision over to the customer (module docstring)."""
+    row.complete = True
+    set_state_in_session(session, actor, application, STATE_OF[row.outcome])
+    if row.outcome != OUTCOME_DECLINED:
+        if application.customer_id is None:
+            _create_customer(session, actor, application, row)
+        else:
+            _update_customer(session, actor, application.customer_id, row)
+    _note(session, actor, application, row)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def decide(
+    db: Database,
+    actor: Actor,
+    application_id: int,
+    expected_version: int,
+    decision: DecisionInput,
+    as_of: date | None = None,
+) -> DecisionView:
+    """Decide an application pending approval (module docstring). Unscored applications are
+    scored first, with the active scorecard. Returns the decision: complete, or awaiting a
+    second approver (`awaiting_second`), in which case the application stays pending."""
+    actor.require(Permission.DECIDE_APPLICATIONS)
+    today = as_of or date.today()
+    with db.write() as session:
+        application = _pending(session, application_id, expected_version)
+        _require_four_eyes(actor, application)
+        existing = _current_decision(session, actor, application)
+        if existing is not None:
+            first = user_names(session, {existing.first_approver_id}).get(
+                existing.first_approver_id, "another approver"
+            )
+            raise O2CError(
+                f"{first} approved application {application.number} already; it awaits a second "
+                "approver's confirmation (or send it back)."
+            )
+        if application.score is None:
+            score_in_session(session, actor, application, today)
+        values = _checked(session, application, decision, today)
+        authority = authority_of(session, actor.user_id, actor.roles, application.currency)
+        amount = granted(values.get("credit_limit"), values.get("temporary_limit"))
+        if values["outcome"] == OUTCOME_DECLINED:
+            if authority.alone_max <= 0:
+                raise PermissionDenied(
+                    f"{actor.display_name} may not decline application {application.number}: "
+                    f"their approval authority is {authority.describe()}."
+                )
+            complete = True
+        elif authority.alone_max >= amount:
+            complete = True
+        elif authority.jointly_max is not None and authority.jointly_max >= amount:
+            complete = False
+        else:
+            raise PermissionDenied(_refusal(actor, authority, application, amount))
+        now = utcnow()
+        row = CreditDecision(
+            application_id=application.id,
+            **values,
+            first_approver_id=actor.user_id,
+            first_at=now,
+            complete=False,
+            updated_at=now,
+            updated_by_id=actor.user_id or None,
+        )
+        session.add(row)
+        session.flush()
+        if complete:
+            _complete(session, actor, application, row)
+            session.flush()
+        created = {k: (None, v) for k, v in _decision_values(row).items() if v is not None}
+        audit_change(
+            session, actor, audit.CREATE, row, created, customer_id=application.customer_id
+        )
+        return _decision_view(session, row)
+
+
+def confirm_decision(
+    db: Database, actor: Actor, application_id: int, expected_version: int
+) -> DecisionView:
+    """The second approver confirms an approval above the first approver's own authority: a
+    third person whose authority (with a second approver) reaches the amount. Completes it."""
+    actor.require(Permission.DECIDE_APPLICATIONS)
+    with db.write() as session:
+        application = _pending(session, application_id, expected_version)
+        row = _current_decision(session, actor, application)
+        if row is None or row.complete:
+            raise O2CError(
+                f"No decision on application {application.number} awaits a second approver."
+            )
+        _require_four_eyes(actor, application, row.first_approver_id)
+        authority = authority_of(session, actor.user_id, actor.roles, application.currency)
+        amount = granted(row.credit_limit, row.temporary_limit)
+        if authority.joint_limit < amount:
+            raise PermissionDenied(_refusal(actor, authority, application, amount))
+        now = utcnow()
+        row.second_approver_id = actor.user_id
+        row.second_at = now
+        row.updated_at = now
+        row.updated_by_id = actor.user_id or None
+        _complete(session, actor, application, row)
+        session.flush()
+        audit_change(
+            session,
+            actor,
+            audit.UPDATE,
+            row,
+            {
+                "second_approver_id": (None, actor.user_id),
+                "second_at": (None, now),
+                "complete": (False, True),
+            },
+            customer_id=application.customer_id,
+        )
+        return _decision_view(session, row)
+
+
+def send_back(
+    db: Database, actor: Actor, application_id: int, expected_version: int, reason: str
+) -> None:
+    """The approver sends an application pending approval back to verification, with the reason
+    (audited); a first approval awaiting confirmation lapses with it."""
+    actor.require(Permission.DECIDE_APPLICATIONS)
+    problems: list[FieldProblem] = []
+    why = _text("reason", reason, problems, required="say why it goes back")
+    if problems:
+        raise ValidationFailed(problems)
+    with db.write() as session:
+        application = _pending(session, application_id, expected_version)
+        row = _current_decision(session, actor, application)
+        if row is not None:
+            _remove(session, actor, row, application, f"sent back: {why}")
+        set_state_in_session(session, actor, application, IN_VERIFICATION, why)
+
+
+def get_decision(db: Database, actor: Actor, application_id: int) -> DecisionView | None:
+    """The application's decision (complete or awaiting a second approver), or None."""
+    require_view(actor)
+    with db.read() as session:
+        row = decision_in_session(session, application_id)
+        return None if row is None else _decision_view(session, row)
+
+
+__all__ = [
+    "DecisionInput",
+    "DecisionView",
+    "confirm_decision",
+    "decide",
+    "get_decision",
+    "send_back",
+    "timeline_text",
+]

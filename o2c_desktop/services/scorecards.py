@@ -1,0 +1,901 @@
+"""The scorecard: from an application's figures and the customer's payment record to a score of
+0–100, a risk class and a recommended limit, every step shown so anyone can see why.
+
+The rules (one `Scorecard` row's JSON; the seeded version 1 is migrations 0006's
+DEFAULT_SCORECARD) have three parts:
+- `factors`: each a `key` from FACTOR_KEYS (at most once; an administrator may drop a factor),
+  a `label`, a `weight` > 0, `missing_points` (0–100) for a value not known, and `bands` in
+  strictly increasing `below` (decimal strings), the last one's `below` null: a value v earns the
+  points of the first band with v < below.
+- `risk_classes`: `min_score` descending from the best class to the last at 0, classes from A–E:
+  a score gets the first class whose min_score it reaches.
+- `limit_rule`: the recommended limit is the lower of the bases the application gives
+  (net worth × the class's `net_worth_share`, when net worth is positive; expected monthly
+  purchases × the terms' days / 30 × `purchases_terms_factor`), then at most `cap` (null: none),
+  rounded down to a multiple of `round_down_to`, never negative, 0 when there is no basis.
+
+Arithmetic is Decimal throughout: a factor's weighted points = points × weight / Σ weights (kept
+exact), the score = Σ weighted points rounded half-even to 2 decimals once, at the end.
+
+Versions are never edited: saving makes the next version the active one in the same transaction,
+and each application keeps the id of the version that scored it with the detail of every factor
+(`score_detail`), so a decision can be explained later even after the rules changed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from o2c_desktop.db import Database
+from o2c_desktop.db.types import MONEY_MAX
+from o2c_desktop.errors import (
+    ConflictDetails,
+    ConflictError,
+    FieldProblem,
+    NotFound,
+    O2CError,
+    ValidationFailed,
+)
+from o2c_desktop.models import Allocation, Customer, Invoice, PaymentTerms, User
+from o2c_desktop.models.base import utcnow
+from o2c_desktop.models.credit import (
+    OPEN_STATES,
+    REFERENCE_TRADE,
+    ApplicationReference,
+    CreditApplication,
+    Scorecard,
+)
+from o2c_desktop.models.ledger import INVOICE
+from o2c_desktop.money import decimals_of, display_places
+from o2c_desktop.services import audit
+from o2c_desktop.services.aging import counting_at
+from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.call_list import money_text
+from o2c_desktop.services.credit_policy import RISK_CLASSES
+from o2c_desktop.services.documents import add_months
+from o2c_desktop.services.kpis import round_ratio
+from o2c_desktop.services.promises import PromiseState, statuses_in_session
+from o2c_desktop.services.stored_rows import audit_change
+
+FACTOR_KEYS = (
+    "years_in_business",
+    "current_ratio",
+    "debt_to_equity",
+    "bureau_score",
+    "avg_days_late",
+    "broken_promises",
+    "trade_references",
+)
+GOOD_RATINGS = ("good", "satisfactory")  # a trade reference that counts for the applicant
+HISTORY_MONTHS = 12  # the payment record the scorecard looks at
+_HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+_MAX_LABEL = 80
+_MISSING: Any = object()  # a setting not given ("required" is said once, by _Reader.mapping)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Band:
+    """Values below `below` (None: any value left) earn `points`."""
+
+    below: Decimal | None
+    points: Decimal
+
+
+@dataclass(frozen=True)
+class FactorRule:
+    key: str
+    label: str
+    weight: Decimal
+    missing_points: Decimal
+    bands: tuple[Band, ...]
+
+    def points_for(self, value: Decimal | None) -> Decimal:
+        if value is None:
+            return self.missing_points
+        return next(b.points for b in self.bands if b.below is None or value < b.below)
+
+
+@dataclass(frozen=True)
+class RiskBand:
+    min_score: Decimal
+    risk_class: str
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    net_worth_share: Mapping[str, Decimal]
+    purchases_terms_factor: Decimal
+    cap: Decimal | None
+    round_down_to: Decimal
+
+
+@dataclass(frozen=True)
+class Rules:
+    factors: tuple[FactorRule, ...]
+    risk_classes: tuple[RiskBand, ...]
+    limit_rule: LimitRule
+
+    @property
+    def total_weight(self) -> Decimal:
+        return sum((f.weight for f in self.factors), _ZERO)
+
+    def risk_class_for(self, score: Decimal) -> str:
+        return next(r.risk_class for r in self.risk_classes if score >= r.min_score)
+
+
+class _Reader:
+    """Reads a rules document field by field, collecting every problem under its path
+    ("factors[2].bands[1].below", indexes from 0) instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldProblem] = []
+
+    def problem(self, where: str, message: str, value: Any = None) -> None:
+        shown = None if value is None else str(value)
+        self.problems.append(FieldProblem(where, message, value=shown))
+
+    def mapping(self, where: str, raw: Any, required: tuple[str, ...]) -> Mapping[str, Any]:
+        if raw is _MISSING:
+            return {}
+        if not isinstance(raw, Mapping):
+            self.problem(where or "rules", "must be an object with " + ", ".join(required))
+            return {}
+        for key in raw:
+            if key not in required:
+                self.problem(f"{where}.{key}" if where else str(key), "is not a scorecard setting")
+        for key in required:
+            if key not in raw:
+                self.problem(f"{where}.{key}" if where else key, "required")
+        return raw
+
+    def items(self, where: str, raw: Any) -> list[Any]:
+        if raw is _MISSING:
+            return []
+        if not isinstance(raw, list) or not raw:
+            self.problem(where, "must be a non-empty list")
+            return []
+        return raw
+
+    def setting(self, parent: str, raw: Mapping[str, Any], key: str, **bounds: Any) -> Any:
+        """The number `raw[key]` (nothing more is said when it is missing: `mapping` did)."""
+        return self.number(f"{parent}.{key}", raw.get(key, _MISSING), **bounds)
+
+    def number(
+        self,
+        where: str,
+        raw: Any,
+        *,
+        low: Decimal | None = None,
+        high: Decimal | None = None,
+        above: Decimal | None = None,
+    ) -> Decimal | None:
+        """A decimal from a whole number, a Decimal or a decimal string; a float is refused
+        (its binary value is not the number typed)."""
+        if raw is _MISSING:
+            return None
+        if isinstance(raw, bool) or raw is None or isinstance(raw, float):
+            hint = ' (write it as a string, e.g. "1.5")' if isinstance(raw, float) else ""
+            self.problem(where, f"must be a number{hint}", raw)
+            return None
+        try:
+            value = Decimal(raw.strip()) if isinstance(raw, str) else Decimal(raw)
+        except (InvalidOperation, TypeError, ValueError):
+            self.problem(where, "must be a number", raw)
+            return None
+        if not value.is_finite():
+            self.problem(where, "must be a number", raw)
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            self.problem(where, f"must be from {low} to {high}" if high else f"at least {low}", raw)
+            return None
+        if above is not None and value <= above:
+            self.problem(where, f"must be more than {above}", raw)
+            return None
+        return value
+
+
+def _factor(reader: _Reader, where: str, raw: Any, seen: set[str]) -> FactorRule | None:
+    raw = reader.mapping(where, raw, ("key", "label", "weight", "missing_points", "bands"))
+    key = raw.get("key", _MISSING)
+    if key is _MISSING:
+        pass
+    elif key not in FACTOR_KEYS:
+        reader.problem(f"{where}.key", f"must be one of {', '.join(FACTOR_KEYS)}", key)
+    elif key in seen:
+        reader.problem(f"{where}.key", "appears twice; each factor may be used once", key)
+    seen.add(str(key))
+    label = raw.get("label", "")
+    if "label" in raw and (
+        not isinstance(label, str) or not label.strip() or len(label.strip()) > _MAX_LABEL
+    ):
+        reader.problem(f"{where}.label", f"must be a text of 1 to {_MAX_LABEL} characters", label)
+    weight = reader.setting(where, raw, "weight", above=_ZERO)
+    missing = reader.setting(where, raw, "missing_points", low=_ZERO, high=_HUNDRED)
+    bands: list[Band] = []
+    previous: Decimal | None = None
+    listed = reader.items(f"{where}.bands", raw.get("bands", _MISSING))
+    for k, band_raw in enumerate(listed):
+        at = f"{where}.bands[{k}]"
+        band_raw = reader.mapping(at, band_raw, ("below", "points"))
+        points = reader.setting(at, band_raw, "points", low=_ZERO, high=_HUNDRED)
+        last = k == len(listed) - 1
+        below = band_raw.get("below")
+        if last:
+            if below is not None:
+                reader.problem(f"{at}.below", "the last band takes every value left: leave empty")
+            limit = None
+        elif below is None:
+            reader.problem(f"{at}.below", "required (only the last band is open-ended)")
+            limit = None
+        else:
+            limit = reader.number(f"{at}.below", below)
+            if limit is not None and previous is not None and limit <= previous:
+                reader.problem(f"{at}.below", f"must be more than the band before ({previous})")
+            previous = limit if limit is not None else previous
+        if points is not None:
+            bands.append(Band(limit, points))
+    if reader.problems or weight is None or missing is None:
+        return None
+    return FactorRule(str(key), str(label).strip(), weight, missing, tuple(bands))
+
+
+def _risk_classes(reader: _Reader, raw: Any) -> tuple[RiskBand, ...]:
+    classes: list[RiskBand] = []
+    listed = reader.items("risk_classes", raw)
+    previous: Decimal | None = None
+    for k, item in enumerate(listed):
+        at = f"risk_classes[{k}]"
+        item = reader.mapping(at, item, ("min_score", "class"))
+        code = item.get("class", _MISSING)
+        if code is _MISSING:
+            pass
+        elif code not in RISK_CLASSES:
+            reader.problem(f"{at}.class", "must be one of A, B, C, D, E", code)
+        elif any(c.risk_class == code for c in classes):
+            reader.problem(f"{at}.class", "appears twice", code)
+        minimum = reader.setting(at, item, "min_score", low=_ZERO, high=_HUNDRED)
+        if minimum is None:
+            continue
+        if previous is not None and minimum >= previous:
+            reader.problem(f"{at}.min_score", f"must be less than the class before ({previous})")
+        if k == len(listed) - 1 and minimum != 0:
+            reader.problem(f"{at}.min_score", "the last class must start at 0 (every score)")
+        previous = minimum
+        if code in RISK_CLASSES:
+            classes.append(RiskBand(minimum, str(code)))
+    return tuple(classes)
+
+
+def _limit_rule(reader: _Reader, raw: Any, classes: tuple[RiskBand, ...]) -> LimitRule | None:
+    raw = reader.mapping(
+        "limit_rule", raw, ("net_worth_share", "purchases_terms_factor", "cap", "round_down_to")
+    )
+    shares_raw = raw.get("net_worth_share", {})
+    shares: dict[str, Decimal] = {}
+    if "net_worth_share" not in raw:
+        pass
+    elif not isinstance(shares_raw, Mapping):
+        reader.problem("limit_rule.net_worth_share", "must give a share (0 to 1) per risk class")
+    else:
+        for code, share_raw in shares_raw.items():
+            at = f"limit_rule.net_worth_share.{code}"
+            if code not in RISK_CLASSES:
+                reader.problem(at, "not a risk class (A to E)")
+                continue
+            share = reader.number(at, share_raw, low=_ZERO, high=Decimal(1))
+            if share is not None:
+                shares[code] = share
+    if isinstance(shares_raw, Mapping) and "net_worth_share" in raw:
+        for band in classes:
+            if band.risk_class not in shares_raw:
+                reader.problem(f"limit_rule.net_worth_share.{band.risk_class}", "required")
+    factor = reader.setting("limit_rule", raw, "purchases_terms_factor", low=_ZERO)
+    cap = None
+    if raw.get("cap") is not None:
+        cap = reader.number("limit_rule.cap", raw.get("cap"), low=_ZERO)
+    step = reader.setting("limit_rule", raw, "round_down_to", above=_ZERO)
+    if step is not None and decimals_of(step) > 2:
+        reader.problem("limit_rule.round_down_to", "at most 2 decimals", step)
+    if factor is None or step is None:
+        return None
+    return LimitRule(shares, factor, cap, step)
+
+
+def parse_rules(raw: Mapping[str, Any] | str) -> Rules:
+    """Rules from their JSON (text or already loaded), or ValidationFailed naming every problem
+    by its path, e.g. "factors[2].bands[1].below" (indexes count from 0)."""
+    reader = _Reader()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw, parse_float=Decimal)
+        except ValueError as exc:
+            raise ValidationFailed([FieldProblem("rules", f"not valid JSON ({exc})")]) from None
+    top = reader.mapping("", raw, ("factors", "risk_classes", "limit_rule"))
+    seen: set[str] = set()
+    factors = []
+    for k, item in enumerate(reader.items("factors", top.get("factors", _MISSING))):
+        before = len(reader.problems)
+        factor = _factor(reader, f"factors[{k}]", item, seen)
+        if factor is not None and len(reader.problems) == before:
+            factors.append(factor)
+    classes = _risk_classes(reader, top.get("risk_classes", _MISSING))
+    rule = _limit_rule(reader, top.get("limit_rule", _MISSING), classes)
+    if reader.problems or rule is None:
+        raise ValidationFailed(reader.problems or [FieldProblem("rules", "incomplete")])
+    return Rules(tuple(factors), classes, rule)
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal as typed, without exponent or trailing zeros ("0.15", "1000")."""
+    return format(value.normalize(), "f")
+
+
+def _stored(value: Decimal) -> str:
+    """A decimal as the rules keep it: as typed ("1.0", "0.20"), never as a float."""
+    return format(value, "f")
+
+
+def _whole_or_text(value: Decimal) -> int | str:
+    return int(value) if value == value.to_integral_value() else _stored(value)
+
+
+def rules_to_dict(rules: Rules) -> dict[str, Any]:
+    """The rules as stored: decimals as strings (never floats), weights and points as whole
+    numbers where they are whole, as the seeded version 1 writes them."""
+    limit = rules.limit_rule
+    return {
+        "factors": [
+            {
+                "key": f.key,
+                "label": f.label,
+                "weight": _whole_or_text(f.weight),
+                "missing_points": _whole_or_text(f.missing_points),
+                "bands": [
+                    {
+                        "below": None if b.below is None else _stored(b.below),
+                        "points": _whole_or_text(b.points),
+                    }
+                    for b in f.bands
+                ],
+            }
+            for f in rules.factors
+        ],
+        "risk_classes": [
+            {"min_score": _stored(r.min_score), "class": r.risk_class} for r in rules.risk_classes
+        ],
+        "limit_rule": {
+            "net_worth_share": {k: _stored(v) for k, v in limit.net_worth_share.items()},
+            "purchases_terms_factor": _stored(limit.purchases_terms_factor),
+            "cap": None if limit.cap is None else _stored(limit.cap),
+            "round_down_to": _stored(limit.round_down_to),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    """What the scorecard looks at. Factor values are None when not known (they earn the
+    factor's missing points); `terms_days` is the requested terms' days (None: that basis of the
+    recommended limit is not available)."""
+
+    years_in_business: Decimal | None = None
+    current_ratio: Decimal | None = None
+    debt_to_equity: Decimal | None = None
+    bureau_score: Decimal | None = None
+    avg_days_late: Decimal | None = None
+    broken_promises: Decimal | None = None
+    trade_references: Decimal | None = None
+    net_worth: Decimal | None = None
+    expected_monthly_purchases: Decimal | None = None
+    terms_days: int | None = None
+    currency: str = "EUR"
+
+    def value(self, key: str) -> Decimal | None:
+        return getattr(self, key) if key in FACTOR_KEYS else None
+
+
+@dataclass(frozen=True)
+class FactorResult:
+    """One factor's line on the screen: the value, the points it earned (its missing points
+    when `missing`), the weight as configured and the weighted points (points × weight / Σ
+    weights, unrounded: the score rounds once, at the end)."""
+
+    key: str
+    label: str
+    value: Decimal | None
+    points: Decimal
+    weight: Decimal
+    weighted: Decimal
+    missing: bool
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    scorecard_id: int | None
+    version_no: int | None
+    factors: tuple[FactorResult, ...]
+    score: Decimal
+    risk_class: str
+    recommended_limit: Decimal
+    limit_basis: str
+
+
+def _amount(value: Decimal, currency: str) -> str:
+    return f"{value:,.{display_places(currency)}f}"
+
+
+def recommend_limit(rule: LimitRule, risk_class: str, inputs: ScoreInputs) -> tuple[Decimal, str]:
+    """(recommended limit, a one-line explanation) by the limit rule (module docstring)."""
+    currency = inputs.currency
+    bases: list[tuple[Decimal, str]] = []
+    if inputs.net_worth is not None and inputs.net_worth > 0:
+        share = rule.net_worth_share.get(risk_class, _ZERO)
+        value = inputs.net_worth * share
+        bases.append(
+            (
+                value,
+                f"net worth {_amount(inputs.net_worth, currency)} × {_plain(share * _HUNDRED)} % "
+                f"(class {risk_class}) = {_amount(value, currency)}",
+            )
+        )
+    if inputs.expected_monthly_purchases is not None and inputs.terms_days is not None:
+        monthly = inputs.expected_monthly_purchases
+        value = monthly * inputs.terms_days / 30 * rule.purchases_terms_factor
+        bases.append(
+            (
+                value,
+                f"monthly purchases {_amount(monthly, currency)} × {inputs.terms_days}/30 days × "
+                f"{_plain(rule.purchases_terms_factor)} = {_amount(value, currency)}",
+            )
+        )
+    if not bases:
+        return _ZERO, "No basis: neither a positive net worth nor expected purchases with terms"
+    amount, text = min(bases, key=lambda b: b[0])
+    amount = min(amount, MONEY_MAX)  # what a money column holds
+    basis = text if len(bases) == 1 else "lower of " + " and ".join(t for _, t in bases)
+    if rule.cap is not None and amount > rule.cap:
+        amount = rule.cap
+        basis += f", capped at {_amount(rule.cap, currency)}"
+    step = rule.round_down_to
+    rounded = max(_ZERO, (amount / step).to_integral_value(rounding=ROUND_FLOOR) * step)
+    if rounded != amount:
+        basis += f", rounded down to a multiple of {_plain(step)}"
+    rounded = rounded.quantize(_CENT)  # a whole multiple of a step with at most 2 decimals
+    return rounded, f"{money_text(rounded, currency)}: {basis}"
+
+
+def evaluate(
+    rules: Rules | Mapping[str, Any] | str,
+    inputs: ScoreInputs,
+    *,
+    scorecard_id: int | None = None,
+    version_no: int | None = None,
+) -> ScoreResult:
+    """Score `inputs` by `rules` (module docstring); pure arithmetic, no database."""
+    if not isinstance(rules, Rules):
+        rules = parse_rules(rules)
+    total = rules.total_weight
+    lines = []
+    for factor in rules.factors:
+        value = inputs.value(factor.key)
+        points = factor.points_for(value)
+        lines.append(
+            FactorResult(
+                factor.key,
+                factor.label,
+                value,
+                points,
+                factor.weight,
+                points * factor.weight / total,
+                value is None,
+            )
+        )
+    exact = sum((line.weighted for line in lines), _ZERO)
+    score = exact.quantize(_CENT, rounding=ROUND_HALF_EVEN)  # points 0–100: so is their mean
+    risk_class = rules.risk_class_for(score)
+    limit, basis = recommend_limit(rules.limit_rule, risk_class, inputs)
+    return ScoreResult(scorecard_id, version_no, tuple(lines), score, risk_class, limit, basis)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def detail_json(result: ScoreResult) -> str:
+    """The result as kept on the application (`score_detail`): decimals as exact strings."""
+    return json.dumps(
+        {
+            "scorecard_id": result.scorecard_id,
+            "version_no": result.version_no,
+            "score": _text(result.score),
+            "risk_class": result.risk_class,
+            "recommended_limit": _text(result.recommended_limit),
+            "limit_basis": result.limit_basis,
+            "factors": [
+                {
+                    "key": f.key,
+                    "label": f.label,
+                    "value": _text(f.value),
+                    "points": _text(f.points),
+                    "weight": _text(f.weight),
+                    "weighted": _text(f.weighted),
+                    "missing": f.missing,
+                }
+                for f in result.factors
+            ],
+        }
+    )
+
+
+def stored_result(score_detail: str | None) -> ScoreResult | None:
+    """The result an application was scored with, from its `score_detail` (None: not scored,
+    or a detail this version cannot read)."""
+    if not score_detail:
+        return None
+    try:
+        raw = json.loads(score_detail)
+
+        def number(value: str | None) -> Decimal | None:
+            return None if value is None else Decimal(value)
+
+        factors = tuple(
+            FactorResult(
+                f["key"],
+                f["label"],
+                number(f["value"]),
+                Decimal(f["points"]),
+                Decimal(f["weight"]),
+                Decimal(f["weighted"]),
+                bool(f["missing"]),
+            )
+            for f in raw["factors"]
+        )
+        return ScoreResult(
+            raw["scorecard_id"],
+            raw["version_no"],
+            factors,
+            Decimal(raw["score"]),
+            raw["risk_class"],
+            Decimal(raw["recommended_limit"]),
+            raw["limit_basis"],
+        )
+    except (ValueError, KeyError, TypeError, InvalidOperation):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScorecardView:
+    id: int
+    name: str
+    version_no: int
+    active: bool
+    note: str | None
+    created_at: datetime
+    created_by: str | None
+    rules: dict[str, Any]
+
+
+def _view(session: Session, row: Scorecard) -> ScorecardView:
+    author = session.get(User, row.created_by_id) if row.created_by_id else None
+    return ScorecardView(
+        row.id,
+        row.name,
+        row.version_no,
+        row.active,
+        row.note,
+        row.created_at,
+        author.display_name if author else None,
+        json.loads(row.rules),
+    )
+
+
+def _active_row(session: Session, *, lock: bool = False) -> Scorecard | None:
+    stmt = select(Scorecard).where(Scorecard.active.is_(True))
+    return session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+def active_rules(session: Session) -> tuple[Scorecard, Rules]:
+    """The active version and its parsed rules, in the caller's unit of work."""
+    row = _active_row(session)
+    if row is None:
+        raise O2CError("There is no active scorecard; an administrator can save one in Settings.")
+    try:
+        return row, parse_rules(row.rules)
+    except ValidationFailed as exc:
+        raise O2CError(
+            f"Scorecard version {row.version_no} is damaged ({exc}); an administrator can save a "
+            "corrected version in Settings."
+        ) from None
+
+
+def active_scorecard(db: Database, actor: Actor) -> ScorecardView:
+    actor.require(Permission.VIEW_CUSTOMERS)
+    with db.read() as session:
+        row, _rules = active_rules(session)
+        return _view(session, row)
+
+
+def list_versions(db: Database, actor: Actor) -> list[ScorecardView]:
+    """Every version, the newest first."""
+    actor.require(Permission.VIEW_CUSTOMERS)
+    with db.read() as session:
+        rows = session.scalars(select(Scorecard).order_by(Scorecard.version_no.desc())).all()
+        return [_view(session, row) for row in rows]
+
+
+def save_scorecard(
+    db: Database,
+    actor: Actor,
+    rules: Mapping[str, Any],
+    note: str | None,
+    expected_active_version_no: int,
+) -> ScorecardView:
+    """Save `rules` as the next version and make it the active one (the old one stays, inactive).
+    `expected_active_version_no` is the version the editor started from (0 when there was none):
+    if someone saved another since, ConflictError names them and nothing is written."""
+    actor.require(Permission.MANAGE_CREDIT_POLICY)
+    parsed = parse_rules(rules)
+    note = (note or "").strip() or None
+    if note is not None and len(note) > 300:
+        raise ValidationFailed([FieldProblem("note", "longer than 300 characters")])
+    with db.write() as session:
+        active = _active_row(session, lock=True)
+        if (active.version_no if active else 0) != expected_active_version_no:
+            raise _replaced(session, active, expected_active_version_no)
+        latest = session.scalar(select(func.max(Scorecard.version_no))) or 0
+        if active is not None:
+            active.active = False
+            session.flush()  # one active version at a time (uq_scorecards_active)
+            audit.record(
+                session,
+                actor,
+                audit.UPDATE,
+                "scorecards",
+                active.id,
+                changes={"active": (True, False)},
+            )
+        text = json.dumps(rules_to_dict(parsed), indent=1)
+        row = Scorecard(
+            name=active.name if active else "Standard scorecard",
+            version_no=latest + 1,
+            rules=text,
+            active=True,
+            note=note,
+            created_at=utcnow(),
+            created_by_id=actor.user_id or None,
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            audit.CREATE,
+            "scorecards",
+            row.id,
+            changes={
+                "version_no": (None, row.version_no),
+                "note": (None, note),
+                "rules": (None, text),
+            },
+        )
+        return _view(session, row)
+
+
+def _replaced(session: Session, active: Scorecard | None, expected: int) -> ConflictError:
+    if active is None:
+        who, at, now = "another user", utcnow(), "none"
+    else:
+        author = session.get(User, active.created_by_id) if active.created_by_id else None
+        who, at, now = (
+            author.username if author else "another user",
+            active.created_at,
+            str(active.version_no),
+        )
+    return ConflictError(
+        ConflictDetails(
+            "Scorecard",
+            f"version {expected}",
+            who,
+            f"{at:%Y-%m-%d %H:%M} UTC",
+            {"active version": now},
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring an application
+# ---------------------------------------------------------------------------------------------
+
+
+def history_start(as_of: date) -> date:
+    """The first day of the 12 months up to and including `as_of`."""
+    return add_months(as_of, -HISTORY_MONTHS) + timedelta(days=1)
+
+
+def average_days_late(session: Session, customer_id: int, as_of: date) -> Decimal | None:
+    """Mean days late (domain.md, payment behaviour) of the customer's invoices fully paid in the
+    12 months up to `as_of`, half-even to 2 decimals; None when none was paid. The paid date is
+    the latest allocation counting at `as_of` when they add up to the invoice's amount."""
+    settled = (
+        select(
+            Allocation.invoice_id.label("invoice_id"),
+            func.max(Allocation.date).label("paid_on"),
+            func.sum(Allocation.amount).label("settled"),
+        )
+        .join(Invoice, Invoice.id == Allocation.invoice_id)
+        .where(Invoice.customer_id == customer_id, Invoice.kind == INVOICE, counting_at(as_of))
+        .group_by(Allocation.invoice_id)
+        .subquery("settled")
+    )
+    rows = session.execute(
+        select(Invoice.due_date, settled.c.paid_on)
+        .join(settled, settled.c.invoice_id == Invoice.id)
+        .where(settled.c.settled == Invoice.amount, settled.c.paid_on >= history_start(as_of))
+    ).all()
+    if not rows:
+        return None
+    late = sum(max(0, (paid_on - due).days) for due, paid_on in rows)
+    return round_ratio(Decimal(late) / len(rows))
+
+
+def broken_promises(session: Session, customer_id: int, as_of: date) -> int:
+    """How many of the customer's promises were broken in the 12 months up to `as_of` (their
+    first broken day in that period; services.promises decides kept or broken)."""
+    start = history_start(as_of)
+    return sum(
+        1
+        for p in statuses_in_session(session, as_of, customer_ids=[customer_id])
+        if p.state is PromiseState.BROKEN and p.settled_on is not None and p.settled_on >= start
+    )
+
+
+def _terms_days(session: Session, application: CreditApplication) -> int | None:
+    """The requested terms' days (+15 for end of month), else the customer's current terms."""
+    code = application.requested_terms_code
+    if code is None and application.customer_id is not None:
+        customer = session.get(Customer, application.customer_id)
+        code = customer.payment_terms_code if customer else None
+    terms = session.get(PaymentTerms, code) if code else None
+    if terms is None:
+        return None
+    return terms.net_days + (15 if terms.end_of_month else 0)
+
+
+def _ratio(numerator: Decimal | None, denominator: Decimal | None) -> Decimal | None:
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def _whole(value: int | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def inputs_in_session(session: Session, application: CreditApplication, as_of: date) -> ScoreInputs:
+    """The scorecard's inputs for an application: its own figures, its trade references, and
+    for an existing customer the payment record of our own ledger."""
+    ratings = list(
+        session.scalars(
+            select(ApplicationReference.rating).where(
+                ApplicationReference.application_id == application.id,
+                ApplicationReference.kind == REFERENCE_TRADE,
+            )
+        )
+    )
+    good = Decimal(sum(1 for r in ratings if r in GOOD_RATINGS)) if ratings else None
+    customer_id = application.customer_id
+    return ScoreInputs(
+        years_in_business=_whole(application.years_in_business),
+        current_ratio=_ratio(application.current_assets, application.current_liabilities),
+        debt_to_equity=_ratio(application.total_liabilities, application.net_worth),
+        bureau_score=_whole(application.bureau_score),
+        avg_days_late=None
+        if customer_id is None
+        else average_days_late(session, customer_id, as_of),
+        broken_promises=None
+        if customer_id is None
+        else Decimal(broken_promises(session, customer_id, as_of)),
+        trade_references=good,
+        net_worth=application.net_worth,
+        expected_monthly_purchases=application.expected_monthly_purchases,
+        terms_days=_terms_days(session, application),
+        currency=application.currency,
+    )
+
+
+def score_in_session(
+    session: Session, actor: Actor, application: CreditApplication, as_of: date | None = None
+) -> ScoreResult:
+    """Score the application with the active scorecard and keep the result on it (score, risk
+    class, recommended limit, version, detail), audited; no commit. The caller has checked the
+    permission and holds the application's row."""
+    as_of = as_of or date.today()
+    row, rules = active_rules(session)
+    result = evaluate(
+        rules,
+        inputs_in_session(session, application, as_of),
+        scorecard_id=row.id,
+        version_no=row.version_no,
+    )
+    new = {
+        "scorecard_id": row.id,
+        "score": result.score,
+        "risk_class": result.risk_class,
+        "recommended_limit": result.recommended_limit,
+        "score_detail": detail_json(result),
+    }
+    changes = {
+        k: (getattr(application, k), v) for k, v in new.items() if getattr(application, k) != v
+    }
+    if changes:
+        for key, (_old, value) in changes.items():
+            setattr(application, key, value)
+        application.updated_at = utcnow()
+        application.updated_by_id = actor.user_id or None
+        session.flush()
+        audit_change(
+            session, actor, audit.UPDATE, application, changes, customer_id=application.customer_id
+        )
+    return result
+
+
+def score_application(
+    db: Database, actor: Actor, application_id: int, as_of: date | None = None
+) -> ScoreResult:
+    """Score an open application (its preparer, or an approver before deciding) and keep the
+    result on it. The application's version goes up when the result changed: reload it."""
+    if not actor.may(Permission.DECIDE_APPLICATIONS):
+        actor.require(Permission.PREPARE_APPLICATIONS)
+    with db.write() as session:
+        application = session.get(CreditApplication, application_id, with_for_update=True)
+        if application is None:
+            raise NotFound(f"Credit application #{application_id} does not exist.")
+        if application.state not in OPEN_STATES:
+            raise O2CError(
+                f"{application.number} is {application.state.replace('_', ' ')}: its score stays "
+                "as it was when it was decided."
+            )
+        return score_in_session(session, actor, application, as_of)
+
+
+__all__ = [
+    "FACTOR_KEYS",
+    "FactorResult",
+    "Rules",
+    "ScoreInputs",
+    "ScoreResult",
+    "ScorecardView",
+    "active_scorecard",
+    "evaluate",
+    "list_versions",
+    "parse_rules",
+    "save_scorecard",
+    "score_application",
+    "score_in_session",
+    "stored_result",
+]
