@@ -11,7 +11,7 @@ Who is on it (each is enough)
   someone or asked for its own (a "no answer" leaves it standing); one not done within
   FOLLOW_UP_DAYS (30) of its day lapses, and its reason says when;
 - disputes waiting on us (open or in review);
-- held orders (`held_orders`, a hook: orders do not exist yet).
+- orders held for credit (`held_orders`).
 The strategy (services.collection_strategy) scores each one; the list is ordered by score, then
 overdue amount, then customer number. Everything else about a customer (risk class, days since
 contact, credit limit) only adds points: it never puts a customer on the list by itself.
@@ -74,8 +74,9 @@ from o2c_desktop.db.gc_pause import gc_paused
 from o2c_desktop.db.hints import common, from_units, money_units, units_sum
 from o2c_desktop.db.types import MONEY_SCALE
 from o2c_desktop.errors import NotFound
-from o2c_desktop.models import Call, Customer, Dispute, Invoice, Payment, Promise, User
+from o2c_desktop.models import Call, Customer, Dispute, Invoice, Order, Payment, Promise, User
 from o2c_desktop.models.collections import CONTACT_OUTCOMES
+from o2c_desktop.models.credit import ORDER_HELD
 from o2c_desktop.models.ledger import CREDIT_NOTE, INVOICE, OPEN_DISPUTE_STATUSES
 from o2c_desktop.money import display_places
 from o2c_desktop.services import claims, promises
@@ -83,6 +84,7 @@ from o2c_desktop.services.aging import reading
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.collection_strategy import StrategyRules, active_strategy_in_session
 from o2c_desktop.services.day_range import check_days
+from o2c_desktop.services.exposure import live_orders_condition
 from o2c_desktop.services.promises import PromiseState
 
 ZERO = Decimal("0.00")  # what an empty sum of money shows
@@ -567,10 +569,17 @@ def _credits(session: Session, scope: _Scope, as_of: date) -> dict[tuple[int, st
 
 
 def held_orders(session: Session, scope_customers: Any, as_of: date) -> dict[int, int]:
-    """Hook: {customer: orders held for credit}. Orders do not exist yet, so none are; when they
-    do, count them here (restricted to `scope_customers`, SQL of customer ids or None) and they
-    put the customer on the list with the strategy's `held_order_points`."""
-    return {}
+    """{customer: orders held for credit} (restricted to `scope_customers`, SQL of customer ids
+    or None): they put the customer on the list with the strategy's `held_order_points`. Read
+    through the partial index of open and held orders, which is small whatever the history."""
+    stmt = (
+        select(Order.customer_id, func.count())
+        .where(live_orders_condition(), Order.status == literal_column(f"'{ORDER_HELD}'"))
+        .group_by(Order.customer_id)
+    )
+    if scope_customers is not None:
+        stmt = stmt.where(Order.customer_id.in_(scope_customers))
+    return {customer_id: count for customer_id, count in session.execute(stmt)}
 
 
 # ---------------------------------------------------------------------------------------------

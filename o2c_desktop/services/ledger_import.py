@@ -173,8 +173,23 @@ PAYMENT_FIELDS: tuple[FieldInfo, ...] = (
     FieldInfo("currency", "Currency", "currency"),
     FieldInfo("external_id", "External ID", "text", max_length=64),
 )
-FIELDS: dict[str, tuple[FieldInfo, ...]] = {INVOICES: INVOICE_FIELDS, PAYMENTS: PAYMENT_FIELDS}
-_TITLE = {INVOICES: "invoice", PAYMENTS: "payment"}
+# Customer orders (services.order_import): read by the same column matching, cell parsing and
+# preview as invoices, so the import dialog and `--map` work for them unchanged.
+ORDERS = "orders"
+ORDER_FIELDS: tuple[FieldInfo, ...] = (
+    FieldInfo("customer", "Customer number", "text", True, 32, ("customer id", "customer no")),
+    FieldInfo("number", "Order number", "text", True, 40, ("order no", "order id", "sales order")),
+    FieldInfo("order_date", "Order date", "date", True, aliases=("date",)),
+    FieldInfo("amount", "Amount", "amount", True, aliases=("order value", "order amount")),
+    FieldInfo("currency", "Currency", "currency"),
+    FieldInfo("external_id", "External ID", "text", max_length=64),
+)
+FIELDS: dict[str, tuple[FieldInfo, ...]] = {
+    INVOICES: INVOICE_FIELDS,
+    PAYMENTS: PAYMENT_FIELDS,
+    ORDERS: ORDER_FIELDS,
+}
+_TITLE = {INVOICES: "invoice", PAYMENTS: "payment", ORDERS: "order"}
 
 
 @dataclass(frozen=True)
@@ -849,6 +864,36 @@ def _create_customers(
         c.id = ids[c.number]
 
 
+def write_creation_notes(
+    session: Session,
+    actor: Actor,
+    at: datetime,
+    table: str,
+    ids: Sequence[int],
+    customer_ids: Sequence[int | None],
+    notes: Sequence[str],
+) -> None:
+    """One audit row per record a bulk import created (what, from which file and row), a
+    column list per field (imports of invoices and of orders)."""
+    bulk_insert_columns(
+        session,
+        AuditEntry.__table__,
+        {
+            "at": Same(at),
+            "user_id": Same(actor.user_id or None),
+            "username": Same(actor.username),
+            "action": Same(audit.CREATE),
+            "table_name": Same(table),
+            "record_id": [str(i) for i in ids],
+            "record_version": Same(1),
+            "customer_id": customer_ids,
+            "field": Same(None),
+            "old_value": Same(None),
+            "new_value": notes,
+        },
+    )
+
+
 def _audit_row(
     actor: Actor, at: datetime, table: str, record_id: int, customer_id: int, note: str
 ) -> dict[str, Any]:
@@ -1278,7 +1323,6 @@ def _write_invoice_columns(
     by = actor.user_id or None
     first = _reserve_ids(session, Invoice.__table__, len(new))
     source = run.source
-    username = actor.username
     for start in range(0, len(new), BULK_WRITE_CHUNK):
         run.check_cancel()
         part = new[start : start + BULK_WRITE_CHUNK]
@@ -1316,23 +1360,7 @@ def _write_invoice_columns(
             f"imported from {source}, row {p.row}"
             for p in part
         ]
-        bulk_insert_columns(
-            session,
-            AuditEntry.__table__,
-            {
-                "at": Same(at),
-                "user_id": Same(by),
-                "username": Same(username),
-                "action": Same(audit.CREATE),
-                "table_name": Same("invoices"),
-                "record_id": [str(i) for i in ids],
-                "record_version": Same(1),
-                "customer_id": customer_ids,
-                "field": Same(None),
-                "old_value": Same(None),
-                "new_value": notes,
-            },
-        )
+        write_creation_notes(session, actor, at, "invoices", ids, customer_ids, notes)
         run.phase("write audit rows")
         run.tick(n)
 

@@ -29,6 +29,7 @@ from o2c_desktop.services import (
     customers,
     disputes,
     ledger,
+    orders,
 )
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.call_list import CallListRow, day_text, money_text
@@ -335,12 +336,16 @@ def test_who_sees_which_list(
     assert call_list.call_list(db, manager, TODAY) == []  # a manager's own portfolio is empty
 
 
-def test_held_orders_hook_puts_a_customer_on_the_list(
-    db: Database, admin: Actor, collector: Actor, monkeypatch: pytest.MonkeyPatch
+def test_orders_held_for_credit_put_a_customer_on_the_list(
+    db: Database, admin: Actor, collector: Actor
 ) -> None:
-    quiet = _customer(db, admin, "Q", "colin")
+    _customer(db, admin, "Q", "colin", credit_limit="1000")
     assert call_list.call_list(db, collector, TODAY) == []
-    monkeypatch.setattr(call_list, "held_orders", lambda session, scope, as_of: {quiet: 2})
+    for number in ("SO-1", "SO-2"):  # each over the limit: held
+        order = orders.enter_order(
+            db, admin, {"customer": "Q", "number": number, "amount": Decimal("1500")}
+        )
+        assert order.status == "held"
     rows = call_list.call_list(db, collector, TODAY)
     assert [(r.number, r.score, r.reasons, r.next_action) for r in rows] == [
         ("Q", 40, ("2 held orders", "never reached"), "Call: orders on hold")
