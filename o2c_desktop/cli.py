@@ -17,6 +17,7 @@ from o2c_desktop import (
     cli_calllist,
     cli_dunning,
     cli_ledger,
+    cli_orders,
     cli_reports,
     cli_statements,
 )
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cust.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     cli_ledger.add_import_parsers(what)
+    cli_orders.add_import_parser(what)
     cli_reports.add_parsers(commands)
     cli_statements.add_parsers(commands)
     cli_calllist.add_parsers(commands)
@@ -140,6 +142,8 @@ def _run_command(args: argparse.Namespace) -> int:
         return cli_calllist.run(db, actor, args)
     if args.command == "dunning":
         return cli_dunning.run(db, actor, args)
+    if args.command == "import" and args.import_kind == "orders":
+        return cli_orders.run_import(db, actor, args)
     if args.command == "import" and args.import_kind != "customers":
         return cli_ledger.run_import(db, actor, args)
     if args.command == "import":
@@ -199,6 +203,15 @@ def _demo(db, actor, args: argparse.Namespace) -> int:  # type: ignore[no-untype
         activity = demo_collections.generate_collections(db, actor, args.seed)
         print(
             f"Added {activity.calls:,} calls and {activity.promises:,} promises to pay "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        from o2c_desktop.services import demo_credit, demo_orders
+
+        started = time.perf_counter()
+        applications = demo_credit.generate_applications(db, actor, args.seed)
+        orders = demo_orders.generate_orders(db, actor, args.seed)
+        print(
+            f"Added {applications:,} credit applications and {orders:,} orders "
             f"in {time.perf_counter() - started:.1f} s"
         )
     return 0
