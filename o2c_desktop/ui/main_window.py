@@ -1,7 +1,12 @@
 """The navigation shell: areas on the left, the current area on the right, nothing else.
 
 Customers opens as a tabbed area: the list stays in the first tab and each opened profile gets
-its own tab, so a collector can keep several customers open. Layout is remembered.
+its own tab, so a collector can keep several customers open. Credit applications works the same
+way with applications. Layout is remembered.
+
+Ctrl+N and Ctrl+W mean New customer and Close tab, except in the areas that have their own
+(a new application or order; closing an application's tab): there the window leaves the keys to
+the area. Ctrl+Shift+N starts a credit application from anywhere (for the customer shown, if any).
 """
 
 from __future__ import annotations
@@ -33,12 +38,15 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.assignment_rules import assign_collector_dialog
 from o2c_desktop.ui.dialogs.customer_edit import CustomerDialog
 from o2c_desktop.ui.dialogs.import_dialog import ImportDialog
+from o2c_desktop.ui.dialogs.order_entry import OrderEntryDialog
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
 from o2c_desktop.ui.dialogs.statement_batch import StatementBatchDialog
 from o2c_desktop.ui.screens.admin_users import UsersScreen
 from o2c_desktop.ui.screens.aging_screen import AgingScreen
 from o2c_desktop.ui.screens.collections_screen import CollectionsScreen
 from o2c_desktop.ui.screens.collector_results_screen import CollectorResultsScreen
+from o2c_desktop.ui.screens.credit_applications_screen import CreditApplicationsScreen
+from o2c_desktop.ui.screens.credit_holds_screen import CreditHoldsScreen
 from o2c_desktop.ui.screens.customer_list import CustomerListScreen
 from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from o2c_desktop.ui.screens.dashboard import DashboardScreen
@@ -85,6 +93,12 @@ class MainWindow(QMainWindow):
         self.collections = CollectionsScreen(ctx)
         self.collections.open_customer.connect(self.open_customer)
         self._add_area("Collections", self.collections)
+        self.credit_applications = CreditApplicationsScreen(ctx)
+        self.credit_applications.open_customer.connect(self.open_customer)
+        self._add_area("Credit applications", self.credit_applications)
+        self.credit_holds = CreditHoldsScreen(ctx)
+        self.credit_holds.open_customer.connect(self.open_customer)
+        self._add_area("Credit holds", self.credit_holds)
         self.invoices = InvoicesScreen(ctx)
         self.invoices.open_customer.connect(self.open_customer)
         self._add_area("Invoices", self.invoices)
@@ -115,6 +129,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
         self._build_menus()
+        self.stack.currentChanged.connect(lambda _i: self._area_keys())
         self.statusBar().addPermanentWidget(
             QLabel(
                 f"User: {ctx.actor.display_name} ({ctx.actor.roles_text})  ·  "
@@ -153,6 +168,12 @@ class MainWindow(QMainWindow):
         action(
             file_menu, "Import &payments…", lambda: self.import_file("payments"), enabled=can_import
         )
+        action(
+            file_menu,
+            "Import &orders…",
+            lambda: self.import_file("orders"),
+            enabled=self.ctx.actor.may(Permission.ENTER_ORDERS),
+        )
         file_menu.addSeparator()
         action(
             file_menu,
@@ -182,9 +203,41 @@ class MainWindow(QMainWindow):
             "Ctrl+Shift+A",
             self.ctx.actor.may(Permission.ASSIGN_COLLECTOR),
         )
-        action(customers_menu, "&Close tab", self.close_current_tab, QKeySequence.StandardKey.Close)
+        self.close_action = action(
+            customers_menu, "&Close tab", self.close_current_tab, QKeySequence.StandardKey.Close
+        )
+        credit_menu = self.menuBar().addMenu("C&redit")
+        action(
+            credit_menu,
+            "New credit &application…",
+            lambda: self.new_application(),
+            "Ctrl+Shift+N",
+            self.ctx.actor.may(Permission.PREPARE_APPLICATIONS),
+        )
+        action(credit_menu, "Application &queue", self.show_applications)
+        credit_menu.addSeparator()
+        action(
+            credit_menu,
+            "Enter &order…",
+            self.enter_order,
+            enabled=self.ctx.actor.may(Permission.ENTER_ORDERS),
+        )
+        action(credit_menu, "Credit &holds", lambda: self.show_area(self.credit_holds))
         help_menu = self.menuBar().addMenu("&Help")
         action(help_menu, "&About O2C Desktop", self.about)
+
+    def show_area(self, widget: QWidget) -> None:
+        self.nav.setCurrentRow(self.stack.indexOf(widget))
+
+    def _area_keys(self) -> None:
+        """Leave Ctrl+N and Ctrl+W to an area that has its own (two shortcuts for one key
+        would make Qt run neither)."""
+        own = self.stack.currentWidget() in (self.credit_applications, self.credit_holds)
+        self.new_action.setShortcut(QKeySequence() if own else QKeySequence.StandardKey.New)
+        own_close = self.stack.currentWidget() is self.credit_applications
+        self.close_action.setShortcut(
+            QKeySequence() if own_close else QKeySequence.StandardKey.Close
+        )
 
     # -- customers ---------------------------------------------------------------------------
     def show_customers(self) -> None:
@@ -201,6 +254,7 @@ class MainWindow(QMainWindow):
         index = self.customer_tabs.addTab(profile, "Loading…")
         profile.title_changed.connect(lambda title, p=profile: self._retitle(p, title))
         profile.closed.connect(lambda p=profile: self._close_widget(p))
+        profile.new_application.connect(self.new_application)
         self.customer_tabs.setCurrentIndex(index)
         return profile
 
@@ -262,6 +316,29 @@ class MainWindow(QMainWindow):
         self.collections.refresh()
         self.dunning.reload()
         self.collector_results.reload()
+        self.credit_applications.refresh()
+        self.credit_holds.refresh()
+
+    # -- credit ------------------------------------------------------------------------------
+    def show_applications(self) -> None:
+        self.show_area(self.credit_applications)
+        self.credit_applications.show_queue()
+
+    def shown_customer(self) -> int | None:
+        """The customer whose profile is on screen, if one is."""
+        if self.stack.currentWidget() is not self.customer_tabs:
+            return None
+        current = self.customer_tabs.currentWidget()
+        return current.customer_id if isinstance(current, CustomerProfile) else None
+
+    def new_application(self, customer_id: int | None = None) -> None:
+        """A new credit application: for `customer_id`, else for the customer shown, if any."""
+        chosen = customer_id if customer_id is not None else self.shown_customer()
+        self.show_area(self.credit_applications)
+        self.credit_applications.new_application(chosen)
+
+    def enter_order(self) -> None:
+        OrderEntryDialog(self.ctx, self, customer_id=self.shown_customer()).exec()
 
     def import_file(self, kind: str) -> None:
         ImportDialog(self.ctx, kind, self).exec()

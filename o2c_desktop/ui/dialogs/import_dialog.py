@@ -1,5 +1,9 @@
-"""Import invoices or payments from the GUI: choose a file, map its columns, preview, then
-check (dry run) or import in the background with a progress bar and Cancel."""
+"""Import invoices, payments or orders from the GUI: choose a file, map its columns, preview,
+then check (dry run) or import in the background with a progress bar and Cancel.
+
+Orders are read like the ledger files (services.ledger_import: the same column matching, cell
+parsing and preview) and imported by services.order_import, which works out each order's credit
+hold; the summary says how many were held, and the holds queue refreshes."""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from o2c_desktop.errors import O2CError, ValidationFailed
-from o2c_desktop.services import ledger_import
+from o2c_desktop.services import ledger_import, order_import
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 
@@ -50,6 +54,7 @@ class ImportDialog(QDialog):
         self.date_format.setPlaceholderText("ISO (2026-11-22); e.g. %m/%d/%Y for US dates")
         self.decimal_comma = QCheckBox("Amounts are written 1.234,56")
         self.create_missing = QCheckBox("Create customers that do not exist yet")
+        self.create_missing.setVisible(kind != ledger_import.ORDERS)  # an order needs a customer
         self.oldest_first = QCheckBox("Apply payments that name no invoice to the oldest items")
         self.oldest_first.setVisible(kind == ledger_import.PAYMENTS)
         options = QFormLayout()
@@ -91,7 +96,7 @@ class ImportDialog(QDialog):
         self.check_button.clicked.connect(lambda: self.run(dry_run=True))
         self.import_button.clicked.connect(lambda: self.run(dry_run=False))
         close.clicked.connect(self.reject)
-        self.report: ledger_import.LedgerImportReport | None = None
+        self.report: ledger_import.LedgerImportReport | order_import.OrderImportReport | None = None
         self.resize(1000, 720)
 
     def browse(self) -> None:
@@ -156,11 +161,30 @@ class ImportDialog(QDialog):
             )
         )
 
+    def order_options(self, dry_run: bool) -> order_import.OrderImportOptions:
+        ledger = self.options(dry_run)
+        return order_import.OrderImportOptions(
+            mapping=ledger.mapping,
+            date_format=ledger.date_format,
+            decimal_comma=ledger.decimal_comma,
+            dry_run=dry_run,
+        )
+
     def run(self, dry_run: bool) -> workers.Task:
         ctx, kind, path, options = self.ctx, self.kind, self.path.text(), self.options(dry_run)
+        orders_options = self.order_options(dry_run)
         self.problems.hide()
 
-        def work(task: workers.Task) -> ledger_import.LedgerImportReport:
+        def work(task: workers.Task) -> Any:
+            if kind == ledger_import.ORDERS:
+                return order_import.import_orders(
+                    ctx.db,
+                    ctx.actor,
+                    path,
+                    orders_options,
+                    progress=task.report,
+                    cancel=task.cancelled,
+                )
             return ledger_import.import_ledger(
                 ctx.db,
                 ctx.actor,
@@ -179,11 +203,13 @@ class ImportDialog(QDialog):
             on_failed=self._failed,
         )
 
-    def _done(self, report: ledger_import.LedgerImportReport) -> None:
+    def _done(self, report: Any) -> None:
         self.report = report
         self.summary.setText(report.summary())
         if not report.dry_run:
             self.ctx.signals.customers_changed.emit()
+            if self.kind == ledger_import.ORDERS:
+                self.ctx.signals.orders_changed.emit()
 
     def _failed(self, error: O2CError) -> None:
         self.summary.setText(

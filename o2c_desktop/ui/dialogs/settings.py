@@ -1,5 +1,7 @@
-"""File → Settings: Database, Company & letterhead, E-mail (SMTP), and for credit managers the
-collections settings: Collection strategy, Assignment rules, Dunning levels.
+"""File → Settings: Database, Company & letterhead, E-mail (SMTP), for credit managers the
+collections settings (Collection strategy, Assignment rules, Dunning levels), and for the credit
+department the credit settings (Checklist templates, Scorecard, Approval authorities, Credit
+policy: administrators edit them, credit clerks and managers see them read-only).
 
 Database: the embedded file or a shared PostgreSQL server. The URL (without password) goes to
 this computer's settings file, the password to the OS keyring; the new database is used from the
@@ -11,6 +13,8 @@ dialog open with the message under the field.
 The collections tabs are shown only to users who may change them. Each saves with its own buttons
 (rules and levels are lists of records, and applying rules is an action of its own); a strategy
 or a level with unsaved changes is also saved by the dialog's Save, before the database part.
+The credit tabs work the same way; after any of them saved, `credit_policy_changed` tells the
+open screens.
 """
 
 from __future__ import annotations
@@ -43,11 +47,15 @@ from o2c_desktop.errors import O2CError
 from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.dialogs.approval_authorities import ApprovalAuthoritiesTab
 from o2c_desktop.ui.dialogs.assignment_rules import AssignmentRulesTab
+from o2c_desktop.ui.dialogs.checklist_templates import ChecklistTemplatesTab
+from o2c_desktop.ui.dialogs.credit_policy_tab import CreditPolicyTab
 from o2c_desktop.ui.dialogs.dunning_levels import DunningLevelsTab
 from o2c_desktop.ui.dialogs.form_support import banner
 from o2c_desktop.ui.dialogs.letterhead_tab import LetterheadTab
 from o2c_desktop.ui.dialogs.mail_tab import MailTab
+from o2c_desktop.ui.dialogs.scorecard_editor import ScorecardTab
 from o2c_desktop.ui.dialogs.strategy_editor import StrategyTab
 from o2c_desktop.ui.widgets.messages import show_error, show_info
 
@@ -101,11 +109,27 @@ class SettingsDialog(QDialog):
         self.strategy: StrategyTab | None = None
         self.rules: AssignmentRulesTab | None = None
         self.levels: DunningLevelsTab | None = None
+        self.templates: ChecklistTemplatesTab | None = None
+        self.scorecard: ScorecardTab | None = None
+        self.authorities: ApprovalAuthoritiesTab | None = None
+        self.policy: CreditPolicyTab | None = None
+        self.ctx = ctx
         if ctx is not None:
             self.letterhead = LetterheadTab(ctx)
             self.mail = MailTab(ctx)
             self.tabs.addTab(self.letterhead, "&Company && letterhead")
             self.tabs.addTab(self.mail, "&E-mail (SMTP)")
+            if ctx.actor.may(Permission.PREPARE_APPLICATIONS):  # read-only unless administrator
+                self.templates = ChecklistTemplatesTab(ctx)
+                self.scorecard = ScorecardTab(ctx)
+                self.authorities = ApprovalAuthoritiesTab(ctx)
+                self.policy = CreditPolicyTab(ctx)
+                self.tabs.addTab(self.templates, "Chec&klists")
+                self.tabs.addTab(self.scorecard, "Sc&orecard")
+                self.tabs.addTab(self.authorities, "&Authorities")
+                self.tabs.addTab(self.policy, "Credit &policy")
+                self.tabs.setTabToolTip(self.tabs.indexOf(self.templates), "Checklist templates")
+                self.tabs.setTabToolTip(self.tabs.indexOf(self.authorities), "Approval authorities")
             if ctx.actor.may(Permission.MANAGE_STRATEGIES):
                 self.strategy = StrategyTab(ctx)
                 self.rules = AssignmentRulesTab(ctx)
@@ -114,7 +138,7 @@ class SettingsDialog(QDialog):
             if ctx.actor.may(Permission.EDIT_SETTINGS):
                 self.levels = DunningLevelsTab(ctx)
                 self.tabs.addTab(self.levels, "D&unning levels")
-            self.resize(1000, 700)
+            self.resize(1180, 760)
         self.banner = banner()
         layout = QVBoxLayout(self)
         layout.addWidget(self.banner)
@@ -181,9 +205,14 @@ class SettingsDialog(QDialog):
     def save(self) -> None:
         """Department tabs first (on a worker), then this computer's database choice."""
         self.banner.hide()
+        credit = [
+            tab
+            for tab in (self.templates, self.scorecard, self.authorities, self.policy)
+            if tab is not None
+        ]
         tabs = [
             tab
-            for tab in (self.letterhead, self.mail, self.strategy, self.levels)
+            for tab in (self.letterhead, self.mail, self.strategy, self.levels, *credit)
             if tab is not None
         ]
         if not tabs:
@@ -192,9 +221,10 @@ class SettingsDialog(QDialog):
         for tab in tabs:
             tab.prepare()
 
-        def job() -> None:
-            for tab in tabs:
-                tab.save()
+        def job() -> bool:
+            """Whether a credit setting was saved."""
+            saved = [(tab, tab.save()) for tab in tabs]
+            return any(result is not None for tab, result in saved if tab in credit)
 
         def failed(error: O2CError) -> None:
             self.buttons.setEnabled(True)
@@ -204,8 +234,10 @@ class SettingsDialog(QDialog):
             self.banner.setText(f"Not saved: {error}")
             self.banner.show()
 
-        def done(_none: None) -> None:
+        def done(credit_saved: bool) -> None:
             self.buttons.setEnabled(True)
+            if credit_saved and self.ctx is not None:
+                self.ctx.signals.credit_policy_changed.emit()
             self._save_database()
 
         self.buttons.setEnabled(False)

@@ -1,8 +1,13 @@
 """A customer's credit profile: the credit picture on top, then Overview, Contacts, Activity,
-Ledger, Collections and History tabs. Later issues add more tabs through `add_tab`."""
+Ledger, Collections and History tabs. Later issues add more tabs through `add_tab`.
+
+"New credit application…" asks the window (signal `new_application`) to open an application
+for a new limit, in the Credit applications area.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -27,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from o2c_desktop.errors import O2CError
 from o2c_desktop.services import activities, audit, contacts, customers, statement_delivery
-from o2c_desktop.services.auth import Permission
+from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.services.customer_fields import BY_NAME, FIELDS, RISK_CLASSES
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
@@ -99,6 +104,9 @@ class CreditHeader(QFrame):
         self.risk = _label(object_name="riskClass")
         self.terms = _label(object_name="paymentTerms")
         self.hold = _label(object_name="holdState")
+        self.temporary = _label(object_name="temporaryLimit")
+        self.temporary.setStyleSheet("color: #1f4e79;")
+        self.temporary.hide()
         self.utilization = QProgressBar(objectName="utilizationBar")
         self.utilization.setRange(0, 100)
         self.utilization.setFormat("%p% used")
@@ -119,12 +127,14 @@ class CreditHeader(QFrame):
             grid.addWidget(caption_label, 1, column)
             grid.addWidget(widget, 2, column)
             widget.setStyleSheet("font-size: 12pt;")
-        grid.addWidget(self.utilization, 3, 0, 1, 6)
+        grid.addWidget(self.temporary, 3, 0, 1, 6)
+        grid.addWidget(self.utilization, 4, 0, 1, 6)
 
     def show_customer(self, detail: customers.CustomerDetail) -> None:
         currency = detail.currency
         self.title.setText(f"{detail.name}  ·  {detail.number}")
         self.limit.setText(formatting.money(detail.credit_limit, currency))
+        self._show_temporary(detail)
         self.exposure.setText(formatting.money(detail.exposure, currency))
         self.available.setText(formatting.money(detail.available_credit, currency))
         self.available.setStyleSheet(
@@ -151,10 +161,24 @@ class CreditHeader(QFrame):
             % ("#c62828" if over else "#f9a825" if percent >= 80 else "#2e7d32")
         )
 
+    def _show_temporary(self, detail: customers.CustomerDetail) -> None:
+        """A temporary limit next to the credit limit, with its last day, while it applies
+        (or is still to come); gone once it lapsed."""
+        limit, until = detail.temporary_limit, detail.temporary_limit_until
+        shown = limit is not None and until is not None and until >= date.today()
+        self.temporary.setVisible(shown)
+        self.temporary.setText(
+            f"Temporary limit {formatting.money(limit, detail.currency)} "
+            f"until {formatting.day(until)} (its last day)"
+            if shown
+            else ""
+        )
+
 
 class CustomerProfile(QWidget):
     title_changed = Signal(str)
     closed = Signal()
+    new_application = Signal(int)  # the customer's id: open a limit-change application
 
     def __init__(self, ctx: UiContext, customer_id: int, parent: Any = None):
         super().__init__(parent)
@@ -178,6 +202,15 @@ class CustomerProfile(QWidget):
         self.statement_button.setToolTip(
             "Preview, save, print or e-mail a statement (Ctrl+Shift+S)"
         )
+        self.application_button = QPushButton("New credit a&pplication…")
+        self.application_button.setObjectName("newCreditApplication")
+        may_prepare = ctx.actor.may(Permission.PREPARE_APPLICATIONS)
+        self.application_button.setEnabled(may_prepare)
+        self.application_button.setToolTip(
+            "Apply for a new credit limit for this customer"
+            if may_prepare
+            else refusal(ctx.actor, Permission.PREPARE_APPLICATIONS)
+        )
         self.delete_button = QPushButton("Delete customer")
         self.delete_button.setVisible(ctx.actor.may(Permission.DELETE_CUSTOMER))
         self.stamp = _label()
@@ -185,6 +218,7 @@ class CustomerProfile(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.edit_button)
         buttons.addWidget(self.statement_button)
+        buttons.addWidget(self.application_button)
         buttons.addWidget(self.delete_button)
         buttons.addStretch(1)
         buttons.addWidget(self.stamp)
@@ -252,6 +286,7 @@ class CustomerProfile(QWidget):
         self.edit_button.clicked.connect(self.edit)
         self.statement_button.clicked.connect(self.open_statement)
         self.delete_button.clicked.connect(self.delete)
+        self.application_button.clicked.connect(lambda: self.new_application.emit(self.customer_id))
         self.add_contact.clicked.connect(self.new_contact)
         self.edit_contact.clicked.connect(self.change_contact)
         self.contacts.activated.connect(lambda _row: self.change_contact())
