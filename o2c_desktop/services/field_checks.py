@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from o2c_desktop.errors import NotFound
+
 
 def is_whole(value: object) -> bool:
     """A whole number, and not a bool."""
@@ -15,3 +17,15 @@ def is_whole(value: object) -> bool:
 def is_day(value: object) -> bool:
     """A calendar day, and not a datetime."""
     return isinstance(value, date) and not isinstance(value, datetime)
+
+
+ROW_ID_MAX = 2**31 - 1  # the INTEGER primary keys of both engines' tables
+
+
+def row_id(value: object, what: str) -> int:
+    """`value` as the id of a `what` row, or NotFound naming it: a bool, text, a fraction or a
+    number outside the id column's range would otherwise reach the database as a driver error
+    (PostgreSQL refuses 2**40 for an INTEGER column with a traceback, not a "not found")."""
+    if is_whole(value) and 0 < value <= ROW_ID_MAX:  # type: ignore[operator]
+        return value  # type: ignore[return-value]
+    raise NotFound(f"There is no {what} {value!r}.")
