@@ -118,6 +118,9 @@ class Database:
         self.engine.dispose()
 
 
+_COLLISIONS = ("40P01", "40001")  # deadlock detected, serialization failure
+
+
 def _first_line(exc: DBAPIError) -> str:
     message = str(exc.orig) if exc.orig is not None else str(exc)
     return message.strip().splitlines()[0] if message.strip() else type(exc).__name__
@@ -125,11 +128,18 @@ def _first_line(exc: DBAPIError) -> str:
 
 @contextmanager
 def _translated(db: Database) -> Iterator[None]:
-    """Turn lost connections and lock time-outs into messages a user can act on."""
+    """Turn lost connections, lock time-outs and collisions with another user's transaction
+    (PostgreSQL's deadlock 40P01 and serialization failure 40001, which abort only this
+    transaction) into messages a user can act on."""
     try:
         yield
     except OperationalError as exc:
         detail = _first_line(exc)
+        if getattr(exc.orig, "sqlstate", None) in _COLLISIONS:
+            raise O2CError(
+                "Another user changed the same data at the same moment; nothing was saved. "
+                "Try again."
+            ) from None
         if "locked" in detail or "busy" in detail:
             raise O2CError(
                 "The database is busy with another user's change; try again in a moment."

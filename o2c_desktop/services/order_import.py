@@ -16,12 +16,15 @@ Holds (services.orders) are evaluated on today's figures in file order, with the
 growing within the file: each order that is not held counts for the next ones of its customer,
 so the third order of a customer can be held when the first two use up the limit. Orders and
 their audit rows are written a column list at a time (COPY on PostgreSQL), in one transaction,
-with the exposure of the customers whose open orders grew refreshed at the end.
+with the exposure of the customers whose open orders grew refreshed at the end. On PostgreSQL
+the import first locks the file's customers (in id order), the order numbers and the orders
+table, the order in which an order entry takes them, so the two queue instead of deadlocking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
@@ -69,10 +72,16 @@ from o2c_desktop.services.ledger_import import (
     match_columns,
     write_creation_notes,
 )
-from o2c_desktop.services.orders import credit_facts_in_session, hold_reasons, reasons_text
+from o2c_desktop.services.orders import (
+    credit_facts_in_session,
+    hold_reasons,
+    reasons_text,
+    serialize_numbering,
+)
 
 Progress = Callable[[int, int], None]
 FIELDS = ORDER_FIELDS
+_LOCK_RACES = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
 
 
 @dataclass(frozen=True)
@@ -258,6 +267,37 @@ def _new_orders(
     return new, unchanged
 
 
+def _lock_for_writing(session: Session, planned: list[_NewOrder]) -> None:
+    """PostgreSQL: the file's customers row by row in id order, then the order numbers, then
+    the orders table: the order in which an order entry takes them (its customer, the numbers,
+    its insert). Taken the other way round, the import's foreign-key checks waited for a
+    customer an entry had locked while the entry's insert waited for the import's table."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    customers = Customer.__table__
+    ids = sorted({p.customer.id for p in planned if p.customer.id is not None})
+    for chunk in _chunks(ids, LOOKUP_CHUNK):  # ascending chunks: id order over all of them
+        stmt = _where_in(select(customers.c.id), customers.c.id, chunk, postgres=True)
+        session.execute(stmt.order_by(customers.c.id).with_for_update(of=customers)).all()
+    serialize_numbering(session)
+    _lock(session, False, "orders")
+
+
+@contextmanager
+def _lock_races_explained(file_name: str) -> Iterator[None]:
+    """A deadlock or serialization failure PostgreSQL still ends the import with (another
+    writer taking its locks in another order) as what it is, not as a lost database."""
+    try:
+        yield
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _LOCK_RACES:
+            raise
+        raise O2CError(
+            f"{file_name}: another user changed these customers at the same moment; nothing "
+            "was imported, try again."
+        ) from None
+
+
 def _hold(session: Session, new: list[_NewOrder], as_of: date) -> None:
     """The hold rules row by row in file order, each order not held counting in its customer's
     exposure for the rows after it."""
@@ -331,6 +371,8 @@ def _import(
 ) -> dict[str, Any]:
     problems = parsed.problems
     planned = _checked_rows(session, parsed.rows, run, problems)
+    if not dry_run:
+        _lock_for_writing(session, planned)
     new, unchanged = _new_orders(session, planned, run, problems)
     run.refuse(problems)
     _hold(session, new, date.today())
@@ -382,8 +424,7 @@ def import_orders(
         run.tick(run.total - run.done)
     else:
         try:
-            with db.write() as session:
-                _lock(session, False, "orders")
+            with db.write() as session, _lock_races_explained(file.name):
                 report = _import(session, actor, parsed, run, dry_run=False)
         except IntegrityError:
             raise O2CError(

@@ -19,7 +19,9 @@ it is invoiced (its invoice carries the exposure from then on) or cancelled.
 
 The rules read the customer's facts (`CreditFacts`) for many customers at once, so an import
 of 100,000 rows asks the database per chunk of customers, not per row, and applies the same
-rules row by row with the exposure growing within the file (order_import).
+rules row by row with the exposure growing within the file (order_import). Order numbers are
+checked and given out under one lock (`serialize_numbering`), so two clerks entering orders at
+the same moment never get the same SO- number.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, literal_column, or_, select
+from sqlalchemy import Select, func, literal_column, or_, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from o2c_desktop.db import Database
@@ -54,6 +57,7 @@ from o2c_desktop.services.credit_policy import CreditPolicy, effective_limit, re
 from o2c_desktop.services.customers import search_condition
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
 from o2c_desktop.services.exposure import live_orders_condition, refresh_exposure
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.ledger import check_amount
 from o2c_desktop.services.search_terms import prefix_upper_bound
 from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
@@ -74,6 +78,7 @@ VALUE_NAMES = (
 )
 _CHUNK = 1000  # customer ids per statement (SQLite's bound-parameter limit)
 _ZERO_SQL = literal_column("0")  # a literal: SQLite uses the open items' partial index only so
+_NUMBERING_LOCK = 0x0C2A_0060  # PostgreSQL advisory lock: "order numbers"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,6 +319,7 @@ def _views(rows: Iterable[Any]) -> list[OrderView]:
 def view_in_session(session: Session, order_id: int) -> OrderView:
     """One order as a value, with what the caller's transaction changed of it."""
     session.flush()
+    order_id = row_id(order_id, "order")
     found = _views(session.execute(_view_statement().where(Order.id == order_id)))
     if not found:
         raise NotFound(f"Order #{order_id} does not exist (deleted by another user?).")
@@ -334,7 +340,7 @@ def _list_statement(query: OrderQuery, dialect: str) -> Select[Any]:
         if set(query.statuses) <= {ORDER_OPEN, ORDER_HELD}:
             stmt = stmt.where(live_orders_condition())  # the partial index, on SQLite too
     if query.customer_id is not None:
-        stmt = stmt.where(Order.customer_id == query.customer_id)
+        stmt = stmt.where(Order.customer_id == row_id(query.customer_id, "customer"))
     search = query.search.strip()
     if search:
         matches = [
@@ -398,10 +404,9 @@ def _customer(session: Session, values: Mapping[str, Any], problems: list[FieldP
     a set-based UPDATE that leaves a customer already in the session as it was."""
     customer_id, number = values.get("customer_id"), values.get("customer")
     if customer_id not in (None, ""):
-        if isinstance(customer_id, bool) or not isinstance(customer_id, int):
-            problems.append(FieldProblem("customer", "no such customer", value=str(customer_id)))
-            return None
-        found = session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+        found = session.get(
+            Customer, row_id(customer_id, "customer"), with_for_update=True, populate_existing=True
+        )
     elif isinstance(number, str) and number.strip():
         found = session.scalar(
             select(Customer)
@@ -439,6 +444,19 @@ def _order_date(value: Any, problems: list[FieldProblem]) -> date | None:
     return day
 
 
+def serialize_numbering(session: Session) -> None:
+    """PostgreSQL: wait for any other transaction checking or giving order numbers, until it
+    commits (SQLite's write transactions are serial already). Taken after the customers' row
+    locks and before the orders are written, by order entry and order import alike, so the two
+    queue instead of deadlocking."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _NUMBERING_LOCK})
+
+
+def _number_used(number: str) -> FieldProblem:
+    return FieldProblem("number", f"order number {number} is already used", value=number)
+
+
 def _next_number(session: Session) -> str:
     """The next free SO-nnnnnn number (for orders entered without a number of their own)."""
     width = len(AUTO_PREFIX) + 6
@@ -460,9 +478,10 @@ def _check(session: Session, values: Mapping[str, Any]) -> _Checked:
         if key not in VALUE_NAMES:
             problems.append(FieldProblem(str(key), "is not a field of an order"))
     customer = _customer(session, values, problems)
+    serialize_numbering(session)
     number = _text(values.get("number"), "number", NUMBER_LENGTH, problems)
     if number and session.scalar(select(Order.id).where(Order.number == number)):
-        problems.append(FieldProblem("number", "an order with this number exists", value=number))
+        problems.append(_number_used(number))
     order_date = _order_date(values.get("order_date"), problems)
     raw_currency = values.get("currency")
     currency = str(raw_currency).strip().upper() if raw_currency not in (None, "") else None
@@ -529,7 +548,10 @@ def enter_in_session(session: Session, actor: Actor, values: Mapping[str, Any]) 
         updated_by_id=actor.user_id or None,
     )
     session.add(order)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # a writer that does not take the numbering lock won the race
+        raise ValidationFailed([_number_used(order.number)]) from None
     changes: dict[str, tuple[Any, Any]] = {
         "number": (None, order.number),
         "customer": (None, customer.number),
@@ -553,7 +575,7 @@ def enter_in_session(session: Session, actor: Actor, values: Mapping[str, Any]) 
 
 
 def _locked_order(session: Session, order_id: int, expected_version: int) -> Order:
-    order = session.get(Order, order_id, with_for_update=True)
+    order = session.get(Order, row_id(order_id, "order"), with_for_update=True)
     if order is None:
         raise NotFound(f"Order #{order_id} does not exist (deleted by another user?).")
     if order.version != expected_version:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import Cancelled, O2CError, PermissionDenied, ValidationFailed
@@ -19,6 +19,7 @@ from o2c_desktop.models import AuditEntry, Customer, Order
 from o2c_desktop.services import customers, ledger, ledger_import, order_import, orders
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.order_import import OrderImportOptions, import_orders
+from tests.services.test_orders import run_together, wait_for_lock_waiters
 
 HEADER = ["customer", "number", "order_date", "amount", "currency", "external_id"]
 
@@ -160,6 +161,8 @@ def test_any_bad_row_refuses_the_whole_file(
             ["A", "SO-1", "2026-01-05", "100", "", ""],
             ["A", "SO-8", "1899-12-31", "-5", "", ""],
             ["A", "", "2026-01-05", "abc", "", ""],
+            ["A", "SO-11", "2026-01-05", "NaN", "", ""],
+            ["A", "SO-12", "2026-01-05", "Infinity", "", ""],
         ],
     )
     with pytest.raises(ValidationFailed) as exc:
@@ -177,8 +180,10 @@ def test_any_bad_row_refuses_the_whole_file(
         "row 9, amount (value '-5'): must be more than zero",
         "row 10, number (value ''): required",
         "row 10, amount (value 'abc'): not a number",
+        "row 11, amount (value 'NaN'): not a number",
+        "row 12, amount (value 'Infinity'): not a number",
     ]
-    assert str(exc.value).startswith("bad.csv: 10 problem(s), nothing was saved:")
+    assert str(exc.value).startswith("bad.csv: 12 problem(s), nothing was saved:")
     assert (count(db, Order), exposure(db, "A")) == (0, 0)
 
 
@@ -269,3 +274,66 @@ def test_the_import_dialog_helpers_know_orders(good: Path) -> None:
     shown = ledger_import.preview("orders", good, limit=1)
     assert (shown.rows, shown.problems, shown.sample[0].values["amount"]) == (6, 0, "4000")
     assert [f.name for f in order_import.FIELDS] == HEADER
+
+
+# ---------------------------------------------------------------------------------------------
+# An import and an order entry at the same moment
+# ---------------------------------------------------------------------------------------------
+
+
+def test_an_entry_racing_an_import_for_the_same_customer_queues_behind_it(
+    db: Database, clerk: Actor, manager: Actor, book: dict[str, int], good: Path
+) -> None:
+    """PostgreSQL: a third connection holds the orders table until the import waits for it and
+    the entry for customer A waits too, then lets go; locks taken in different orders deadlock
+    there (the import's foreign-key check waiting for A, the entry's insert for the table)."""
+    holder = db.engine.connect() if db.kind == "postgresql" else None
+    if holder is not None:
+        holder.execute(text("LOCK TABLE orders IN SHARE MODE"))
+
+    def entry() -> orders.OrderView:
+        wait_for_lock_waiters(db, 1)  # the import is under way
+        return orders.enter_order(db, manager, {"customer": "A", "amount": "10"})
+
+    def let_go() -> None:
+        wait_for_lock_waiters(db, 2)
+        if holder is not None:
+            holder.commit()
+
+    try:
+        imported, entered, _ = run_together(lambda: import_orders(db, clerk, good), entry, let_go)
+    finally:
+        if holder is not None:
+            holder.close()
+    assert isinstance(entered, orders.OrderView), entered
+    if isinstance(imported, O2CError):
+        assert "another user changed these customers at the same moment" in str(imported)
+        assert count(db, Order) == 1
+    else:
+        assert isinstance(imported, order_import.OrderImportReport), imported
+        assert (imported.entered, entered.status) == (6, "held")  # after the import's 10,000
+        assert exposure(db, "A") == Decimal("10000.00")
+
+
+def test_a_deadlock_that_still_happens_is_a_message(
+    db: Database, clerk: Actor, book: dict[str, int], good: Path
+) -> None:
+    """A writer taking the locks the other way round (the orders table, then a customer of the
+    file) deadlocks with the import; PostgreSQL ends the import, which says so."""
+    if db.kind != "postgresql":
+        pytest.skip("SQLite's writers queue on one database lock: no deadlock")
+    with db.engine.connect() as holder:
+        holder.execute(text("LOCK TABLE orders IN SHARE MODE"))
+
+        def other_way_round() -> None:
+            wait_for_lock_waiters(db, 1)  # the import holds its customers, waits for orders
+            holder.execute(text("SELECT id FROM customers WHERE number = 'A' FOR UPDATE"))
+            holder.commit()
+
+        imported, _ = run_together(lambda: import_orders(db, clerk, good), other_way_round)
+    assert isinstance(imported, O2CError), imported
+    assert str(imported) == (
+        "orders.csv: another user changed these customers at the same moment; nothing was "
+        "imported, try again."
+    )
+    assert count(db, Order) == 0

@@ -4,16 +4,19 @@ holds queue. Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import ConflictError, NotFound, PermissionDenied, ValidationFailed
-from o2c_desktop.models import AuditEntry, Customer, Role
+from o2c_desktop.models import AuditEntry, Customer, Order, Role
 from o2c_desktop.services import (
     credit_policy,
     customers,
@@ -236,7 +239,7 @@ def test_every_problem_is_named_by_field(db: Database, clerk: Actor, cid: int) -
         )
     problems = _problems(exc)
     assert set(problems) == {"number", "order_date", "amount", "currency", "colour"}
-    assert "exists" in problems["number"]
+    assert problems["number"] == "order number SO-1 is already used"
     assert "1900-01-01 to 2999-12-31" in problems["order_date"]
     assert "EUR" in problems["currency"]
     assert problems["amount"] == "EUR amounts have at most 2 decimals"
@@ -419,3 +422,130 @@ def test_demo_orders_show_every_kind_of_hold_and_decision(db: Database, admin: A
     assert all(o.decision_reason and o.hold_reasons for o in decided)
     with pytest.raises(PermissionDenied):
         demo_orders.generate_orders(db, add_user(db, admin, "cleo", Role.CREDIT_CLERK), 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids and amounts from outside
+# ---------------------------------------------------------------------------------------------
+
+
+def test_ids_that_cannot_be_rows_are_not_found(
+    db: Database, manager: Actor, clerk: Actor, cid: int
+) -> None:
+    held = _enter(db, clerk, cid, "20000")
+    for bad in (2**40, -1, 0, True, str(held.id), 1.0):
+        with pytest.raises(NotFound):
+            orders.get_order(db, clerk, bad)  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            orders.reject_order(db, manager, bad, held.version, "no")  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            orders.list_orders(db, clerk, OrderQuery(customer_id=bad))  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            _enter(db, clerk, bad, "1")  # type: ignore[arg-type]
+    assert orders.get_order(db, clerk, held.id).status == "held"
+
+
+def test_amounts_that_are_not_numbers_are_named(db: Database, clerk: Actor, cid: int) -> None:
+    for amount in ("NaN", "sNaN", "Infinity", "-inf", Decimal("NaN"), Decimal("Infinity")):
+        with pytest.raises(ValidationFailed) as exc:
+            _enter(db, clerk, cid, amount)
+        assert _problems(exc) == {"amount": "not a number"}, amount
+    assert orders.list_orders(db, clerk, OrderQuery(statuses=())) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Two clerks at the same moment
+# ---------------------------------------------------------------------------------------------
+
+
+def run_together(*jobs: Callable[[], Any]) -> list[Any]:
+    """Run the jobs in threads released together: each one's result, or the exception it
+    raised. A job still running after a minute fails the test (a hang) instead of the run."""
+    results: list[Any] = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def run(index: int, job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = job()
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [
+        threading.Thread(target=run, args=(i, job), daemon=True) for i, job in enumerate(jobs)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a job hangs"
+    return results
+
+
+def wait_for_lock_waiters(db: Database, count: int) -> None:
+    """PostgreSQL: until `count` connections of this database wait for a lock (so a race is
+    set up for sure); SQLite: a moment (its writers queue on the database lock)."""
+    if db.kind != "postgresql":
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 10
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    )
+    with db.engine.connect() as probe:
+        while probe.execute(waiting).scalar_one() < count:
+            probe.commit()  # a new statistics snapshot
+            assert time.monotonic() < deadline, f"never {count} waiting for a lock"
+            time.sleep(0.02)
+
+
+def test_two_clerks_entering_at_once_get_distinct_numbers(
+    db: Database, admin: Actor, clerk: Actor, manager: Actor
+) -> None:
+    first, second = _customer(db, admin, "C-1"), _customer(db, admin, "C-2")
+
+    def forty(actor: Actor, customer_id: int) -> Callable[[], list[str]]:
+        return lambda: [_enter(db, actor, customer_id, "10").number for _ in range(40)]
+
+    results = run_together(forty(clerk, first), forty(manager, second))
+    assert all(isinstance(r, list) for r in results), results
+    assert sorted(results[0] + results[1]) == [f"SO-{n:06d}" for n in range(1, 81)]
+
+
+def test_the_same_number_entered_at_once_is_refused_once(
+    db: Database, admin: Actor, clerk: Actor, manager: Actor
+) -> None:
+    first, second = _customer(db, admin, "C-1"), _customer(db, admin, "C-2")
+    results = run_together(
+        lambda: _enter(db, clerk, first, "10", number="PO-1"),
+        lambda: _enter(db, manager, second, "10", number="PO-1"),
+    )
+    refused = [r for r in results if isinstance(r, ValidationFailed)]
+    assert len(refused) == 1, results
+    assert [(p.field, p.message) for p in refused[0].problems] == [
+        ("number", "order number PO-1 is already used")
+    ]
+    assert [r.number for r in results if isinstance(r, orders.OrderView)] == ["PO-1"]
+
+
+def test_a_number_taken_between_check_and_insert_is_a_field_problem(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    """Another writer (an import, a script) inserts the number after the entry checked it and
+    commits while the entry's insert waits for it."""
+    first, second = _customer(db, admin, "C-1"), _customer(db, admin, "C-2")
+    with db.engine.connect() as holder:
+        holder.execute(
+            Order.__table__.insert().values(
+                number="PO-1", customer_id=second, order_date=TODAY, amount=1, currency="EUR"
+            )
+        )
+        results = run_together(
+            lambda: _enter(db, clerk, first, "10", number="PO-1"),
+            lambda: (wait_for_lock_waiters(db, 1), holder.commit()),
+        )
+    assert isinstance(results[0], ValidationFailed), results
+    assert [(p.field, p.message) for p in results[0].problems] == [
+        ("number", "order number PO-1 is already used")
+    ]
