@@ -48,6 +48,8 @@ def parse_amount(text: str | Decimal | int, *, decimal_comma: bool = False) -> D
     with a short reason when the text is not a number.
     """
     if isinstance(text, Decimal):
+        if not text.is_finite():
+            raise ValueError("not a number")
         return text
     if isinstance(text, int):
         return Decimal(text)

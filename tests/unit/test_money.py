@@ -84,6 +84,12 @@ def test_parse_amount_refuses_garbage(text: str, decimal_comma: bool) -> None:
         parse_amount(text, decimal_comma=decimal_comma)
 
 
+@pytest.mark.parametrize("value", ["NaN", "sNaN", "Infinity", "-Infinity"])
+def test_parse_amount_refuses_a_decimal_that_is_not_a_number(value: str) -> None:
+    with pytest.raises(ValueError, match="not a number"):
+        parse_amount(Decimal(value))
+
+
 @pytest.mark.parametrize(
     ("text", "decimal_comma"),
     [
