@@ -7,6 +7,12 @@ includes both ends (min_amount <= requested limit <= max_amount). Each template 
 checklist already being worked. An item is required when the template says so, or when the
 requested limit reaches its `required_above` amount (a personal guarantee from 100,000).
 
+When the requested limit, segment or currency changes, the checklist follows: nobody has worked
+it yet, it is simply replaced; once worked, every item and its work stay, each item the newly
+matching template has becomes required or optional as that template says, and the template's
+items missing are added (pending), so raising 10,000 to 1,000,000 cannot keep a small
+exposure's checklist.
+
 These functions work inside the caller's unit of work: creating or editing an application and
 its checklist is one transaction (services.credit_applications).
 """
@@ -26,7 +32,11 @@ from o2c_desktop.models import (
     CreditApplication,
     Document,
 )
+from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import ITEM_DONE, ITEM_PENDING
+from o2c_desktop.services import audit
+from o2c_desktop.services.auth import Actor
+from o2c_desktop.services.stored_rows import audit_change
 
 
 def choose_template(
@@ -99,11 +109,15 @@ def _planned(
     return template.id, items
 
 
-def _add_items(session: Session, application_id: int, items: list[dict[str, Any]]) -> None:
-    for values in items:
-        session.add(
-            ApplicationChecklistItem(application_id=application_id, status=ITEM_PENDING, **values)
-        )
+def _add_items(
+    session: Session, application_id: int, items: list[dict[str, Any]]
+) -> list[ApplicationChecklistItem]:
+    rows = [
+        ApplicationChecklistItem(application_id=application_id, status=ITEM_PENDING, **values)
+        for values in items
+    ]
+    session.add_all(rows)
+    return rows
 
 
 def instantiate_in_session(session: Session, application: CreditApplication) -> None:
@@ -157,31 +171,84 @@ def _current(session: Session, application_id: int) -> list[tuple[str, bool]]:
     ]
 
 
+def _merge(
+    session: Session,
+    actor: Actor,
+    application: CreditApplication,
+    items: list[dict[str, Any]],
+) -> None:
+    """Bring a worked checklist in line with the planned `items` without losing any work: an
+    item whose code is planned takes the planned required flag, one the plan lacks stays as it
+    is, and planned codes the checklist lacks are added, pending. Each change is audited on its
+    item. The caller has made every change to the application: this flushes it."""
+    planned = {item["code"]: item for item in items}
+    now, user_id = utcnow(), actor.user_id or None
+    flipped: list[ApplicationChecklistItem] = []
+    for row in session.scalars(
+        select(ApplicationChecklistItem).where(
+            ApplicationChecklistItem.application_id == application.id
+        )
+    ).all():
+        plan = planned.pop(row.code, None)
+        if plan is not None and bool(row.required) != plan["required"]:
+            row.required = plan["required"]
+            row.updated_at, row.updated_by_id = now, user_id
+            flipped.append(row)
+    added = _add_items(
+        session,
+        application.id,
+        [{**plan, "updated_at": now, "updated_by_id": user_id} for plan in planned.values()],
+    )
+    session.flush()
+    for row in flipped:
+        audit_change(
+            session,
+            actor,
+            audit.UPDATE,
+            row,
+            {"required": (not row.required, row.required)},
+            customer_id=application.customer_id,
+        )
+    for row in added:
+        created = {"application": application.number, "code": row.code, "label": row.label}
+        created |= {"required": row.required, "status": row.status}
+        audit_change(
+            session,
+            actor,
+            audit.CREATE,
+            row,
+            {k: (None, v) for k, v in created.items()},
+            customer_id=application.customer_id,
+        )
+
+
 def rechoose_in_session(
-    session: Session, application: CreditApplication
+    session: Session, actor: Actor, application: CreditApplication
 ) -> tuple[int | None, int | None] | None:
     """After the requested limit, segment or currency changed: give the application the
-    checklist that matches it now, but only while every item is still pending and nothing is
-    attached. Once anyone has worked the checklist it is kept as it is (a changed amount is then
-    the approver's to weigh), so verified items and their documents are never thrown away.
+    checklist that matches it now (module docstring). While every item is pending and nothing
+    is attached, the items are replaced; once anyone has worked the checklist, its items and
+    their documents stay and are merged with the new template's (`_merge`). Call it once every
+    other change to the application is made (it may flush).
 
-    Returns (old template id, new template id) when the checklist was replaced, else None (also
-    when the same items would come back)."""
+    Returns (old template id, new template id) when the template changed or the checklist was
+    replaced, else None (also when the same items would come back)."""
     with session.no_autoflush:  # the caller's edit and this one: one version step
         template_id, items = _planned(session, application)
         current = _current(session, application.id)
         planned = [(item["code"], item["required"]) for item in items]
-        if template_id == application.checklist_template_id and planned == current:
+        old = application.checklist_template_id
+        if template_id == old and planned == current:
             return None
+        application.checklist_template_id = template_id
         if not _untouched(session, application.id):
-            return None
+            _merge(session, actor, application, items)
+            return None if template_id == old else (old, template_id)
         session.execute(
             delete(ApplicationChecklistItem).where(
                 ApplicationChecklistItem.application_id == application.id
             )
         )
-    old = application.checklist_template_id
-    application.checklist_template_id = template_id
     _add_items(session, application.id, items)
     return old, template_id
 

@@ -48,7 +48,7 @@ from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_applications import EDITABLE_STATES, require_view, user_names
 from o2c_desktop.services.customer_fields import FALSE_WORDS, TRUE_WORDS, parse_field
 from o2c_desktop.services.documents import DocumentView, document_views, require_open
-from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.field_checks import is_whole, row_id
 from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
 
 MAX_NAME = 80
@@ -359,7 +359,9 @@ def _items_summary(items: Sequence[Mapping[str, Any]] | Sequence[TemplateItemVie
 def _locked_template(
     session: Session, template_id: int, expected_version: int | None
 ) -> ChecklistTemplate:
-    row = session.get(ChecklistTemplate, template_id, with_for_update=True)
+    row = session.get(
+        ChecklistTemplate, row_id(template_id, "checklist template"), with_for_update=True
+    )
     if row is None:
         raise NotFound(
             f"Checklist template #{template_id} does not exist (deleted by another user?)."
@@ -552,7 +554,7 @@ def list_items(db: Database, actor: Actor, application_id: int) -> list[Checklis
     """An application's checklist in order, each item with its documents."""
     require_view(actor)
     with db.read() as session:
-        if session.get(CreditApplication, application_id) is None:
+        if session.get(CreditApplication, row_id(application_id, "credit application")) is None:
             raise NotFound(f"Credit application #{application_id} does not exist.")
         items = session.scalars(
             select(ApplicationChecklistItem)
@@ -568,6 +570,7 @@ def _locked_item(
     """The item and its application, both locked, application first (the workflow's order, so
     a checklist change and a move to approval never wait on each other in a circle); refused
     unless the application is being worked on and the item is the version the user saw."""
+    item_id = row_id(item_id, "checklist item")
     application_id = session.scalar(
         select(ApplicationChecklistItem.application_id).where(
             ApplicationChecklistItem.id == item_id

@@ -37,6 +37,7 @@ from o2c_desktop.errors import FieldProblem, NotFound, O2CError, PermissionDenie
 from o2c_desktop.models import (
     ApplicationReference,
     CreditApplication,
+    CreditDecision,
     Customer,
     PaymentTerms,
     User,
@@ -55,6 +56,7 @@ from o2c_desktop.models.credit import (
     PENDING_APPROVAL,
     REFERENCE_KINDS,
     REFERENCE_RATINGS,
+    REFERENCE_TRADE,
     SUBMITTED,
     WITHDRAWN,
 )
@@ -64,7 +66,7 @@ from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_policy import read_policy
 from o2c_desktop.services.customer_fields import DEFAULTS, parse_field
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
-from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.field_checks import is_whole, row_id
 from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
 
 ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -121,6 +123,12 @@ EDITABLE_FIELDS: tuple[str, ...] = (
 # A limit change copies these from the customer's columns when they are not given.
 _FROM_CUSTOMER = {**_LIKE_CUSTOMER, "requested_terms_code": "payment_terms_code"}
 _CHECKLIST_INPUTS = frozenset({"requested_limit", "segment", "currency"})
+# The application's fields a score depends on (services.scorecards.inputs_in_session reads
+# them, and the annual revenue beside them): a change to any of them makes a stored score stale.
+SCORE_INPUTS = frozenset(
+    {*_MONEY, "years_in_business", "bureau_score", "requested_terms_code", "currency"}
+) - {"requested_limit"}
+_SCORE_COLUMNS = ("score", "risk_class", "recommended_limit", "score_detail", "scorecard_id")
 _ADVISORY_LOCK = 0x0C2A_0006  # "credit applications": numbers and open-application checks
 
 
@@ -322,6 +330,9 @@ def parse_money(
     except ValueError as exc:
         problems.append(FieldProblem(name, str(exc), value=str(raw)))
         return None
+    if not amount.is_finite():  # Decimal("NaN") or Infinity given as a value
+        problems.append(FieldProblem(name, "not a number", value=str(raw)))
+        return None
     if amount < 0 and not negative:
         problems.append(FieldProblem(name, "cannot be negative", value=str(raw)))
     elif abs(amount) > MONEY_MAX or decimals_of(amount) > 4:
@@ -345,6 +356,20 @@ def parse_whole(name: str, raw: Any, high: int, problems: list[FieldProblem]) ->
     return value
 
 
+def parse_day(name: str, raw: Any, problems: list[FieldProblem]) -> date | None:
+    """A day typed (YYYY-MM-DD, DD.MM.YYYY) or given as a date, in the years the app accepts;
+    None when empty."""
+    try:
+        day = parse_field("next_review_date", raw)
+    except ValueError as exc:
+        problems.append(FieldProblem(name, str(exc), value=_shown(raw)))
+        return None
+    if day is not None and not in_range(day):
+        problems.append(FieldProblem(name, RANGE_TEXT, value=day.isoformat()))
+        return None
+    return day
+
+
 def _parse_one(name: str, raw: Any, problems: list[FieldProblem]) -> Any:
     if name in _LIKE_CUSTOMER:
         try:
@@ -353,15 +378,7 @@ def _parse_one(name: str, raw: Any, problems: list[FieldProblem]) -> Any:
             problems.append(FieldProblem(name, str(exc), value=_shown(raw)))
             return None
     if name in _DAYS:
-        try:
-            day = parse_field("next_review_date", raw)
-        except ValueError as exc:
-            problems.append(FieldProblem(name, str(exc), value=_shown(raw)))
-            return None
-        if day is not None and not in_range(day):
-            problems.append(FieldProblem(name, RANGE_TEXT, value=day.isoformat()))
-            return None
-        return day
+        return parse_day(name, raw, problems)
     if name in _MONEY:
         return parse_money(name, raw, problems, negative=name in _MAY_BE_NEGATIVE)
     if name in _WHOLE_MAX:
@@ -505,11 +522,8 @@ def serialize_applications(session: Session) -> None:
 
 
 def _get(session: Session, application_id: int, *, lock: bool = False) -> CreditApplication:
-    application = (
-        session.get(CreditApplication, application_id, with_for_update=lock)
-        if is_whole(application_id)
-        else None
-    )
+    wanted = row_id(application_id, "credit application")
+    application = session.get(CreditApplication, wanted, with_for_update=lock)
     if application is None:
         raise NotFound(
             f"Credit application #{application_id} does not exist (deleted by another user?)."
@@ -538,6 +552,19 @@ def _touch(application: CreditApplication, actor: Actor, now: datetime | None = 
     application.updated_by_id = actor.user_id or None
 
 
+def clear_score(application: CreditApplication) -> dict[str, tuple[Any, Any]]:
+    """Forget a stored score whose inputs just changed (a decision scores the application
+    again); returns the changes for the caller's audit row."""
+    changes = {
+        name: (getattr(application, name), None)
+        for name in _SCORE_COLUMNS
+        if getattr(application, name) is not None
+    }
+    for name in changes:
+        setattr(application, name, None)
+    return changes
+
+
 # ---------------------------------------------------------------------------------------------
 # Create and edit
 # ---------------------------------------------------------------------------------------------
@@ -558,7 +585,7 @@ def _next_number(session: Session) -> str:
 def _customer_for(
     session: Session, customer_id: Any, problems: list[FieldProblem]
 ) -> Customer | None:
-    customer = session.get(Customer, customer_id) if is_whole(customer_id) else None
+    customer = session.get(Customer, row_id(customer_id, "customer"))
     if customer is None:
         problems.append(FieldProblem("customer_id", "no such customer", None, str(customer_id)))
         return None
@@ -672,9 +699,10 @@ def update_application(
 ) -> ApplicationView:
     """Save edits made on version `expected_version` (ConflictError if someone saved since).
 
-    When the requested limit, segment or currency changes while every checklist item is still
-    pending (and nothing is attached), the checklist is chosen again for the new values;
-    once work on it has started it is kept (checklist_instances.rechoose_in_session)."""
+    When the requested limit, segment or currency changes, the checklist follows the template
+    that matches now (checklist_instances.rechoose_in_session: replaced while nobody has worked
+    it, else its items and their work kept). A change to a figure the scorecard reads clears the
+    stored score, so nobody decides on a stale one."""
     actor.require(Permission.PREPARE_APPLICATIONS)
     parsed, problems = parse_values(values)
     with db.write() as session:
@@ -704,15 +732,17 @@ def update_application(
         if not changed:
             return application_view(session, application)
         audited: dict[str, tuple[Any, Any]] = {k: (before[k], v) for k, v in changed.items()}
-        with session.no_autoflush:  # the edit and a new checklist: one version step
+        with session.no_autoflush:  # the edit, the score and the checklist: one version step
             for name, value in changed.items():
                 setattr(application, name, value)
+            if changed.keys() & SCORE_INPUTS:
+                audited.update(clear_score(application))
+            _touch(application, actor)
             if changed.keys() & _CHECKLIST_INPUTS:
-                replaced = checklist_instances.rechoose_in_session(session, application)
+                replaced = checklist_instances.rechoose_in_session(session, actor, application)
                 if replaced is not None:
                     old, new = (checklist_instances.template_name(session, t) for t in replaced)
                     audited["checklist"] = (old, new)
-            _touch(application, actor)
         session.flush()
         audit_change(
             session, actor, audit.UPDATE, application, audited, customer_id=application.customer_id
@@ -816,7 +846,10 @@ def _move(
         taken = new_state == IN_VERIFICATION and application.assigned_to_id is None
         if taken:
             application.assigned_to_id = actor.user_id or None
+        leaves_approval = application.state == PENDING_APPROVAL
         set_state_in_session(session, actor, application, new_state, reason)
+        if leaves_approval:
+            _drop_first_approval(session, actor, application, f"{state_label(new_state)}: {reason}")
         if taken and application.assigned_to_id is not None:
             audit_change(
                 session,
@@ -827,6 +860,30 @@ def _move(
                 customer_id=application.customer_id,
             )
         return application_view(session, application)
+
+
+def _drop_first_approval(
+    session: Session, actor: Actor, application: CreditApplication, why: str
+) -> None:
+    """A first approval still awaiting its second approver ends with the application's stay at
+    the approver's desk: it is deleted (audited), so none is left behind on a withdrawn
+    application or confirmed after the figures were reworked."""
+    row = session.scalar(
+        select(CreditDecision).where(
+            CreditDecision.application_id == application.id, CreditDecision.complete.is_(False)
+        )
+    )
+    if row is None:
+        return
+    skip = {"id", "application_id", "complete", "updated_at", "updated_by_id", "version"}
+    changes: dict[str, tuple[Any, Any]] = {
+        column.key: (getattr(row, column.key), None)
+        for column in CreditDecision.__table__.columns
+        if column.key not in skip and getattr(row, column.key) is not None
+    }
+    changes["removed"] = (None, why)
+    audit_change(session, actor, audit.DELETE, row, changes, customer_id=application.customer_id)
+    session.delete(row)
 
 
 def submit(
@@ -886,7 +943,7 @@ def assign(
                 )
             )
         if user_id is not None:
-            user = session.get(User, user_id) if is_whole(user_id) else None
+            user = session.get(User, row_id(user_id, "user"))
             if user is None or not user.active:
                 problems.append(FieldProblem("assigned_to", "no active user", None, str(user_id)))
             elif not user.role_set & Permission.PREPARE_APPLICATIONS.roles:
@@ -999,6 +1056,22 @@ def _audit_reference(
     audit_change(session, actor, action, reference, changes, customer_id=application.customer_id)
 
 
+def _trade_reference_changed(
+    session: Session, actor: Actor, application: CreditApplication, *kinds: str | None
+) -> None:
+    """Trade references count in the score: one added, changed or removed clears the stored
+    score (audited on the application, in the reference's transaction)."""
+    if REFERENCE_TRADE not in kinds:
+        return
+    changes = clear_score(application)
+    if changes:
+        _touch(application, actor)
+        session.flush()
+        audit_change(
+            session, actor, audit.UPDATE, application, changes, customer_id=application.customer_id
+        )
+
+
 def add_reference(
     db: Database, actor: Actor, application_id: int, values: Mapping[str, Any]
 ) -> ReferenceView:
@@ -1026,17 +1099,15 @@ def add_reference(
             **{k: (None, v) for k, v in parsed.items() if v is not None},
         }
         _audit_reference(session, actor, audit.CREATE, reference, changes, application)
+        _trade_reference_changed(session, actor, application, reference.kind)
         return view_of(ReferenceView, reference)
 
 
 def _locked_reference(
     session: Session, reference_id: int, expected_version: int
 ) -> tuple[ApplicationReference, CreditApplication]:
-    reference = (
-        session.get(ApplicationReference, reference_id, with_for_update=True)
-        if is_whole(reference_id)
-        else None
-    )
+    wanted = row_id(reference_id, "reference")
+    reference = session.get(ApplicationReference, wanted, with_for_update=True)
     if reference is None:
         raise NotFound(f"Reference #{reference_id} does not exist (deleted by another user?).")
     application = _editable_application(session, reference.application_id)
@@ -1074,12 +1145,14 @@ def update_reference(
             k: (getattr(reference, k), v) for k, v in parsed.items() if getattr(reference, k) != v
         }
         if changes:
+            kind_before = reference.kind
             for name, (_old, new) in changes.items():
                 setattr(reference, name, new)
             reference.updated_at = utcnow()
             reference.updated_by_id = actor.user_id or None
             session.flush()
             _audit_reference(session, actor, audit.UPDATE, reference, changes, application)
+            _trade_reference_changed(session, actor, application, kind_before, reference.kind)
         return view_of(ReferenceView, reference)
 
 
@@ -1096,4 +1169,5 @@ def remove_reference(db: Database, actor: Actor, reference_id: int, expected_ver
             },
         }
         _audit_reference(session, actor, audit.DELETE, reference, changes, application)
+        _trade_reference_changed(session, actor, application, reference.kind)
         session.delete(reference)

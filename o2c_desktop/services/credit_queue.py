@@ -45,7 +45,7 @@ from o2c_desktop.services.credit_applications import (
     require_view,
 )
 from o2c_desktop.services.credit_policy import read_policy
-from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.search_terms import words
 
 SCOPES = ("department", "mine")
@@ -410,7 +410,7 @@ def start_review(db: Database, actor: Actor, customer_id: int) -> ApplicationVie
     """A "review" application for the customer, prefilled from it, asking for the limit it has
     now (the clerk changes it if the review suggests another)."""
     with db.write() as session:
-        customer = session.get(Customer, customer_id) if is_whole(customer_id) else None
+        customer = session.get(Customer, row_id(customer_id, "customer"))
         if customer is None:
             raise NotFound(f"Customer #{customer_id} does not exist (deleted by another user?).")
         application = create_in_session(
@@ -418,6 +418,6 @@ def start_review(db: Database, actor: Actor, customer_id: int) -> ApplicationVie
             actor,
             {"requested_limit": customer.credit_limit},
             kind=KIND_REVIEW,
-            customer_id=customer_id,
+            customer_id=customer.id,
         )
         return application_view(session, application)

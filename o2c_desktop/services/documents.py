@@ -9,6 +9,11 @@ The SHA-256 and size are taken while the file is read and checked again whenever
 read back (`read_document`, `export_for_viewing`): a file changed or lost in the store, or bytes
 damaged in the database, is reported by name before anyone relies on it.
 
+Documents of an application are attached and removed while it is being worked on (draft,
+submitted, in verification): from pending approval on, what the approver sees stays as sent. A
+file attached to a pending checklist item makes it "received"; removing the last file of a
+received or verified item puts it back to pending (nothing is there to have been verified).
+
 Expiry (what raises a review before a document lapses): an explicit `expires_on`, else the
 document's date plus its checklist item's validity (financial statements: the policy's
 `financial_statements_months`, the department-wide rule that overrides a template's number).
@@ -44,7 +49,7 @@ from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import (
     ITEM_PENDING,
     ITEM_RECEIVED,
-    OPEN_STATES,
+    ITEM_VERIFIED,
     STORAGE_DATABASE,
     STORAGE_STORE,
 )
@@ -52,12 +57,13 @@ from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_applications import (
     EDITABLE_STATES,
+    parse_day,
     require_view,
     state_label,
     user_names,
 )
 from o2c_desktop.services.credit_policy import CreditPolicy, read_policy
-from o2c_desktop.services.field_checks import is_day
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.stored_rows import audit_change, view_of
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -295,11 +301,8 @@ def _targets(
     return _Targets(application, item, customer_id)
 
 
-def _optional_day(name: str, value: Any, problems: list[FieldProblem]) -> date | None:
-    if value is None or is_day(value):
-        return value
-    problems.append(FieldProblem(name, "a date (YYYY-MM-DD) or empty", value=str(value)))
-    return None
+def _optional_id(value: Any, what: str) -> int | None:
+    return None if value is None else row_id(value, what)
 
 
 def expiry_of(
@@ -328,24 +331,28 @@ def attach_document(
     checklist_item_id: int | None = None,
     customer_id: int | None = None,
     description: str | None = None,
-    document_date: date | None = None,
-    expires_on: date | None = None,
+    document_date: date | str | None = None,
+    expires_on: date | str | None = None,
 ) -> DocumentView:
-    """Attach a file to an application (open), one of its checklist items, or a customer.
+    """Attach a file to an application being worked on, one of its checklist items, or a
+    customer. The dates may be given as dates or typed (YYYY-MM-DD).
 
     The file is read (and hashed) before the transaction starts, so a large file never holds the
     database's write lock. Attached to a pending item of an application being worked on, the
     item becomes "received" in the same transaction."""
     actor.require(Permission.VERIFY_CHECKLIST)
+    application_id = _optional_id(application_id, "application")
+    checklist_item_id = _optional_id(checklist_item_id, "checklist item")
+    customer_id = _optional_id(customer_id, "customer")
     problems: list[FieldProblem] = []
     text = (description or "").strip() or None
     if text is not None and len(text) > MAX_DESCRIPTION:
         problems.append(FieldProblem("description", f"at most {MAX_DESCRIPTION} characters"))
-    document_date = _optional_day("document_date", document_date, problems)
-    expires_on = _optional_day("expires_on", expires_on, problems)
-    if document_date and expires_on and expires_on < document_date:
+    dated = parse_day("document_date", document_date, problems)
+    expires = parse_day("expires_on", expires_on, problems)
+    if dated and expires and expires < dated:
         problems.append(
-            FieldProblem("expires_on", f"before the document's date {document_date.isoformat()}")
+            FieldProblem("expires_on", f"before the document's date {dated.isoformat()}")
         )
     if problems:
         raise ValidationFailed(problems, "Document")
@@ -359,7 +366,7 @@ def attach_document(
             raise ValidationFailed(problems, "Document")
         application, item = targets.application, targets.item
         if application is not None:
-            require_open(application, OPEN_STATES, "documents can be attached")
+            require_open(application, EDITABLE_STATES, "documents can be attached")
         policy = read_policy(session)
         store = _store_folder(policy)
         document = Document(
@@ -374,8 +381,8 @@ def attach_document(
             content=None if store else read.data,
             store_path=_put_in_store(store, read) if store else None,
             description=text,
-            document_date=document_date,
-            expires_on=expiry_of(item, document_date, expires_on, policy),
+            document_date=dated,
+            expires_on=expiry_of(item, dated, expires, policy),
             uploaded_by_id=actor.user_id or None,
             uploaded_at=utcnow(),
         )
@@ -401,12 +408,7 @@ def attach_document(
                 "expires_on": (None, document.expires_on),
             },
         )
-        if (
-            item is not None
-            and application is not None
-            and item.status == ITEM_PENDING
-            and application.state in EDITABLE_STATES
-        ):
+        if item is not None and item.status == ITEM_PENDING:
             item.status = ITEM_RECEIVED
             item.updated_at, item.updated_by_id = utcnow(), actor.user_id or None
             session.flush()
@@ -427,7 +429,7 @@ def attach_document(
 
 
 def _document(session: Session, document_id: int) -> Document:
-    row = session.get(Document, document_id)
+    row = session.get(Document, row_id(document_id, "document"))
     if row is None:
         raise NotFound(f"Document #{document_id} does not exist (removed by another user?).")
     return row
@@ -549,9 +551,9 @@ def list_documents(
     require_view(actor)
     conditions: list[Any] = []
     if application_id is not None:
-        conditions.append(Document.application_id == application_id)
+        conditions.append(Document.application_id == row_id(application_id, "application"))
     if customer_id is not None:
-        conditions.append(Document.customer_id == customer_id)
+        conditions.append(Document.customer_id == row_id(customer_id, "customer"))
     if not conditions:
         raise ValidationFailed(
             [FieldProblem("documents", "name an application or a customer")], "Documents"
@@ -560,9 +562,39 @@ def list_documents(
         return document_views(session, *conditions)
 
 
+def _unreceive_if_empty(
+    session: Session, actor: Actor, item: ApplicationChecklistItem, customer_id: int | None
+) -> None:
+    """A received or verified item whose last document was just removed goes back to pending,
+    without its verification (audited)."""
+    if item.status not in (ITEM_RECEIVED, ITEM_VERIFIED):
+        return
+    session.flush()  # the removal first, so the look-up below no longer finds it
+    if session.scalar(select(Document.id).where(Document.checklist_item_id == item.id).limit(1)):
+        return
+    changes = {
+        "status": (item.status, ITEM_PENDING),
+        "verified_by_id": (item.verified_by_id, None),
+        "verified_at": (item.verified_at, None),
+    }
+    item.status, item.verified_by_id, item.verified_at = ITEM_PENDING, None, None
+    item.updated_at, item.updated_by_id = utcnow(), actor.user_id or None
+    session.flush()
+    audit_change(
+        session,
+        actor,
+        audit.UPDATE,
+        item,
+        {k: v for k, v in changes.items() if v[0] != v[1]},
+        customer_id=customer_id,
+    )
+
+
 def remove_document(db: Database, actor: Actor, document_id: int) -> None:
-    """Remove a document (audited). Its store file goes only when no other document has the
-    same content, and only once the removal is committed (a failed removal loses nothing)."""
+    """Remove a document (audited); an application's only while it is being worked on, and the
+    last document of a received or verified item puts the item back to pending. Its store file
+    goes only when no other document has the same content, and only once the removal is
+    committed (a failed removal loses nothing)."""
     actor.require(Permission.VERIFY_CHECKLIST)
     orphan: Path | None = None
     with db.write() as session:
@@ -570,8 +602,13 @@ def remove_document(db: Database, actor: Actor, document_id: int) -> None:
         if row.application_id is not None:
             application = session.get(CreditApplication, row.application_id, with_for_update=True)
             if application is not None:
-                require_open(application, OPEN_STATES, "documents can be removed")
+                require_open(application, EDITABLE_STATES, "documents can be removed")
         session.refresh(row, with_for_update=True)
+        item = (
+            session.get(ApplicationChecklistItem, row.checklist_item_id, with_for_update=True)
+            if row.checklist_item_id is not None
+            else None
+        )
         gone = {
             "filename": (row.filename, None),
             "size_bytes": (row.size_bytes, None),
@@ -600,6 +637,8 @@ def remove_document(db: Database, actor: Actor, document_id: int) -> None:
             if not others and folder is not None:
                 orphan = folder / (row.store_path or _store_name(row.sha256))
         session.delete(row)
+        if item is not None:
+            _unreceive_if_empty(session, actor, item, row.customer_id)
     if orphan is not None:
         # Left behind if it cannot go: harmless, named by its hash, reused if attached again.
         with contextlib.suppress(OSError):

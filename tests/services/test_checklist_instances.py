@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from o2c_desktop.db import Database
 from o2c_desktop.models import (
     ApplicationChecklistItem,
+    AuditEntry,
     ChecklistTemplate,
     ChecklistTemplateItem,
     Document,
@@ -181,15 +182,12 @@ def test_a_changed_amount_rechooses_the_checklist_while_nothing_was_worked(
     assert raised.checklist_template_id == large_id
 
 
-@pytest.mark.parametrize("worked", ["status", "document"])
-def test_a_worked_checklist_is_kept_when_the_amount_changes(
-    db: Database, admin: Actor, clerk: Actor, worked: str
-) -> None:
-    app = _new(db, clerk, "20000")
+def _work_tax_id(db: Database, application_id: int, worked: str) -> None:
+    """Someone has worked the checklist: the tax ID item received, or a file attached to it."""
     with db.write() as session:
         item = session.scalars(
             select(ApplicationChecklistItem).where(
-                ApplicationChecklistItem.application_id == app.id,
+                ApplicationChecklistItem.application_id == application_id,
                 ApplicationChecklistItem.code == "tax_id",
             )
         ).one()
@@ -198,7 +196,7 @@ def test_a_worked_checklist_is_kept_when_the_amount_changes(
         else:
             session.add(
                 Document(
-                    application_id=app.id,
+                    application_id=application_id,
                     checklist_item_id=item.id,
                     filename="vat.pdf",
                     content_type="application/pdf",
@@ -208,10 +206,130 @@ def test_a_worked_checklist_is_kept_when_the_amount_changes(
                     content=b"pdf",
                 )
             )
+
+
+def _item_ids(db: Database, application_id: int) -> dict[str, int]:
+    with db.read() as session:
+        return dict(
+            session.execute(
+                select(ApplicationChecklistItem.code, ApplicationChecklistItem.id).where(
+                    ApplicationChecklistItem.application_id == application_id
+                )
+            ).all()
+        )
+
+
+def _item_audit(db: Database, application_id: int) -> set[tuple[str, str, str, str | None]]:
+    """(item code, action, field, new value) of the audit rows on the application's items."""
+    ids = {str(i): code for code, i in _item_ids(db, application_id).items()}
+    with db.read() as session:
+        rows = session.execute(
+            select(AuditEntry.record_id, AuditEntry.action, AuditEntry.field, AuditEntry.new_value)
+            .where(AuditEntry.table_name == "application_checklist_items")
+            .where(AuditEntry.record_id.in_(ids))
+        ).all()
+    return {(ids[r], action, field, new) for r, action, field, new in rows}
+
+
+def _template_id(db: Database, name: str) -> int:
+    with db.read() as session:
+        found = session.scalar(select(ChecklistTemplate.id).where(ChecklistTemplate.name == name))
+        assert found is not None
+        return found
+
+
+@pytest.mark.parametrize("worked", ["status", "document"])
+def test_a_worked_checklist_follows_the_new_template_and_keeps_its_work(
+    db: Database, admin: Actor, clerk: Actor, worked: str
+) -> None:
+    """10,000 raised to 1,000,000: the large exposure's checklist, not the standard one with an
+    optional personal guarantee; yet the item already worked stays as it is (same row)."""
+    app = _new(db, clerk, "10000")
+    _work_tax_id(db, app.id, worked)
     before = _items(db, app.id)
-    bigger = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "300000"})
-    assert bigger.checklist_template_id == app.checklist_template_id
-    assert _items(db, app.id) == before
+    ids = _item_ids(db, app.id)
+    bigger = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "1000000"})
+    assert bigger.checklist_template_id == _template_id(db, LARGE)
+    assert bigger.version == app.version + 1  # the edit and the checklist: one step
+    after = _items(db, app.id)
+    flipped = {"bureau_report", "personal_guarantee", "insurance_certificate"}
+    assert after == {
+        code: (True, status) if code in flipped else (required, status)
+        for code, (required, status) in before.items()
+    }
+    assert after["tax_id"] == before["tax_id"]
+    assert after["personal_guarantee"] == (True, "pending")  # Large: required from 500,000
+    assert _item_ids(db, app.id) == ids  # kept, not replaced
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Document)) == (
+            1 if worked == "document" else 0
+        )
+    assert _item_audit(db, app.id) == {(code, "update", "required", "yes") for code in flipped}
+    with db.read() as session:
+        checklist = session.execute(
+            select(AuditEntry.old_value, AuditEntry.new_value).where(
+                AuditEntry.table_name == "credit_applications",
+                AuditEntry.field == "checklist",
+                AuditEntry.action == "update",
+            )
+        ).all()
+    assert [tuple(row) for row in checklist] == [(STANDARD, LARGE)]
+
+
+def test_a_worked_checklist_gets_the_required_flags_of_a_new_amount_on_the_same_template(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    app = _new(db, clerk, "20000")
+    _work_tax_id(db, app.id, "status")
+    raised = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "150000"})
+    assert raised.checklist_template_id == app.checklist_template_id
+    items = _items(db, app.id)
+    assert items["personal_guarantee"] == (True, "pending")  # Standard: from 100,000
+    assert items["tax_id"] == (True, ITEM_RECEIVED)
+    assert _item_audit(db, app.id) == {("personal_guarantee", "update", "required", "yes")}
+    lowered = ca.update_application(db, clerk, app.id, raised.version, {"requested_limit": "5000"})
+    assert _items(db, app.id)["personal_guarantee"] == (False, "pending")
+    assert lowered.version == raised.version + 1
+
+
+def test_a_worked_checklist_gains_the_new_templates_missing_items(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    """Items the new template lacks stay (required or optional as they were); its items the
+    checklist lacks are added, pending, and audited."""
+    huge = _template(
+        db,
+        "Huge",
+        0,
+        [("signed_application", True, None), ("site_visit", True, None)],
+        min_amount=Decimal(900000),
+    )
+    app = _new(db, clerk, "10000")
+    _work_tax_id(db, app.id, "status")
+    before = _items(db, app.id)
+    bigger = ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "1000000"})
+    assert bigger.checklist_template_id == huge
+    assert _items(db, app.id) == {**before, "site_visit": (True, "pending")}
+    assert _item_audit(db, app.id) == {
+        ("site_visit", "create", field, value)
+        for field, value in [
+            ("application", app.number),
+            ("code", "site_visit"),
+            ("label", "Site visit"),
+            ("required", "yes"),
+            ("status", "pending"),
+        ]
+    }
+    with db.read() as session:
+        blocking = ci.blocking_items_in_session(session, app.id)
+    assert blocking == [  # in the template's order; what the Huge template lacks still counts
+        "Signed credit application",
+        "Trade references",
+        "Site visit",
+        "Bank reference",
+        "Last two years' financial statements",
+        "Tax ID verified",
+    ]
 
 
 def test_blocking_items_are_the_required_ones_neither_verified_nor_waived(

@@ -10,7 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import ConflictError, O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.errors import (
+    ConflictError,
+    NotFound,
+    O2CError,
+    PermissionDenied,
+    ValidationFailed,
+)
 from o2c_desktop.models import (
     ChecklistTemplateItem,
     CreditApplication,
@@ -374,3 +380,20 @@ def test_bad_status_and_unknown_items_are_refused(db: Database, admin: Actor, cl
         checklists.set_item_status(db, clerk, 999_999, 1, ITEM_VERIFIED)
     with pytest.raises(O2CError, match="#999999 does not exist"):
         checklists.list_items(db, clerk, 999_999)
+
+
+@pytest.mark.parametrize("bad", [True, "1", 2**40, 0])
+def test_an_id_that_cannot_be_a_row_is_not_found(
+    db: Database, admin: Actor, manager: Actor, bad: object
+) -> None:
+    """Not a driver error: PostgreSQL refuses 2**40 for an INTEGER column."""
+    calls = [
+        lambda: checklists.list_items(db, manager, bad),  # type: ignore[arg-type]
+        lambda: checklists.set_item_status(db, manager, bad, 1, ITEM_VERIFIED),  # type: ignore[arg-type]
+        lambda: checklists.waive_item(db, manager, bad, 1, "known customer"),  # type: ignore[arg-type]
+        lambda: checklists.save_template(db, admin, bad, 1, {"name": "X"}, None),  # type: ignore[arg-type]
+        lambda: checklists.delete_template(db, admin, bad, 1),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()

@@ -43,7 +43,7 @@ from o2c_desktop.models.credit import (
 )
 from o2c_desktop.models.users import Role
 from o2c_desktop.services import credit_applications as ca
-from o2c_desktop.services import credit_policy, customers
+from o2c_desktop.services import credit_decisions, credit_policy, customers, scorecards
 from o2c_desktop.services.auth import Actor
 from tests.conftest import add_user
 
@@ -275,6 +275,19 @@ def test_amounts_get_the_currencys_decimals_and_never_floats(
     assert _new(db, clerk, currency="JPY", requested_limit="1000000").requested_limit == Decimal(
         "1000000"
     )
+
+
+@pytest.mark.parametrize("raw", [Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")])
+def test_an_amount_that_is_no_number_is_named_not_a_traceback(
+    db: Database, admin: Actor, clerk: Actor, raw: Decimal
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        _new(db, clerk, requested_limit=raw, net_worth=raw.copy_negate())
+    assert _problems(caught) == {"requested_limit": "not a number", "net_worth": "not a number"}
+    app = _new(db, clerk)
+    with pytest.raises(ValidationFailed) as caught:
+        ca.add_reference(db, clerk, app.id, {"kind": "trade", "name": "T", "highest_credit": raw})
+    assert _problems(caught) == {"highest_credit": "not a number"}
 
 
 def test_a_new_customers_number_must_be_free_of_customers_and_open_applications(
@@ -661,6 +674,30 @@ def test_references_are_added_checked_and_removed(
     assert set(actions) == {"create", "update", "delete"}
 
 
+@pytest.mark.parametrize("bad", [True, "1", 2**40, 1.0])
+def test_an_id_that_cannot_be_a_row_is_not_found(
+    db: Database, admin: Actor, clerk: Actor, bad: Any
+) -> None:
+    """Not a driver error: PostgreSQL refuses 2**40 for an INTEGER column."""
+    app = _new(db, clerk)
+    calls: list[Callable[[], object]] = [
+        lambda: ca.get_application(db, clerk, bad),
+        lambda: ca.update_application(db, clerk, bad, 1, {"notes": "x"}),
+        lambda: ca.submit(db, clerk, bad, 1),
+        lambda: ca.withdraw(db, clerk, bad, 1, "why"),
+        lambda: ca.assign(db, clerk, bad, 1, None),
+        lambda: ca.assign(db, clerk, app.id, app.version, bad),
+        lambda: ca.add_reference(db, clerk, bad, {"kind": "bank", "name": "B"}),
+        lambda: ca.update_reference(db, clerk, bad, 1, {"name": "B"}),
+        lambda: ca.remove_reference(db, clerk, bad, 1),
+        lambda: ca.create_application(db, clerk, {"customer_id": bad, "requested_limit": "1"}),
+    ]
+    for call in calls:
+        with pytest.raises(NotFound):
+            call()
+    assert ca.get_application(db, clerk, app.id).version == app.version
+
+
 def test_only_the_credit_office_touches_references(
     db: Database, admin: Actor, clerk: Actor
 ) -> None:
@@ -668,6 +705,93 @@ def test_only_the_credit_office_touches_references(
     colin = add_user(db, admin, "colin2", Role.COLLECTOR)
     with pytest.raises(PermissionDenied):
         ca.add_reference(db, colin, app.id, {"kind": "bank", "name": "Bank"})
+
+
+# ---------------------------------------------------------------------------------------------
+# A stored score and a first approval do not outlive what they were based on
+# ---------------------------------------------------------------------------------------------
+
+_SCORE = ("score", "risk_class", "recommended_limit", "score_detail", "scorecard_id")
+
+
+def _scored(db: Database, actor: Actor, application_id: int) -> ca.ApplicationView:
+    scorecards.score_application(db, actor, application_id)
+    view = ca.get_application(db, actor, application_id)
+    assert all(getattr(view, name) is not None for name in _SCORE)
+    return view
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("net_worth", "600000"),
+        ("years_in_business", 9),
+        ("bureau_score", "650"),
+        ("expected_monthly_purchases", "1000"),
+        ("requested_terms_code", "NET60"),
+    ],
+)
+def test_a_change_the_scorecard_reads_clears_the_stored_score(
+    db: Database, admin: Actor, clerk: Actor, field: str, value: Any
+) -> None:
+    app = _new(db, clerk, net_worth="500000", years_in_business=7, bureau_score=700)
+    scored = _scored(db, clerk, app.id)
+    kept = ca.update_application(
+        db, clerk, app.id, scored.version, {"notes": "called the CFO", "requested_limit": "25000"}
+    )
+    assert [getattr(kept, n) for n in _SCORE] == [getattr(scored, n) for n in _SCORE]
+    edited = ca.update_application(db, clerk, app.id, kept.version, {field: value})
+    assert [getattr(edited, n) for n in _SCORE] == [None] * len(_SCORE)
+    assert edited.version == kept.version + 1  # the edit and the cleared score: one step
+    assert _audit(db, app.id, "score")[-1] == (format(scored.score, "f"), None)
+    assert _audit(db, app.id, "risk_class")[-1] == (scored.risk_class, None)
+
+
+def test_a_trade_reference_change_clears_the_stored_score(
+    db: Database, admin: Actor, clerk: Actor, manager: Actor
+) -> None:
+    app = _new(db, clerk)
+    bank = ca.add_reference(db, clerk, app.id, {"kind": "bank", "name": "Hausbank"})
+    scored = _scored(db, clerk, app.id)
+    ca.update_reference(db, manager, bank.id, bank.version, {"rating": "good"})
+    assert ca.get_application(db, clerk, app.id).score == scored.score  # bank: not scored
+    trade = ca.add_reference(db, clerk, app.id, {"kind": "trade", "name": "Steel AG"})
+    assert ca.get_application(db, clerk, app.id).score is None
+    _scored(db, clerk, app.id)
+    rated = ca.update_reference(db, manager, trade.id, trade.version, {"rating": "good"})
+    assert ca.get_application(db, clerk, app.id).score is None
+    _scored(db, clerk, app.id)
+    ca.remove_reference(db, clerk, rated.id, rated.version)
+    assert ca.get_application(db, clerk, app.id).score is None
+    cleared = [pair for pair in _audit(db, app.id, "score") if pair[1] is None]
+    assert len(cleared) == 3
+
+
+@pytest.mark.parametrize("leave", [WITHDRAWN, IN_VERIFICATION])
+def test_a_first_approval_awaiting_its_second_goes_when_the_application_leaves_approval(
+    db: Database, admin: Actor, clerk: Actor, manager: Actor, leave: str
+) -> None:
+    app = _to(db, clerk, _new(db, clerk, requested_limit="60000"), PENDING_APPROVAL)
+    approval = credit_decisions.DecisionInput("approved", "figures fine", credit_limit="60000")
+    assert credit_decisions.decide(db, manager, app.id, app.version, approval).awaiting_second
+    version = ca.get_application(db, clerk, app.id).version
+    if leave == WITHDRAWN:
+        ca.withdraw(db, clerk, app.id, version, "went elsewhere")
+    else:
+        ca.return_to_verification(db, clerk, app.id, version, "went elsewhere")
+    assert credit_decisions.get_decision(db, clerk, app.id) is None
+    with db.read() as session:
+        removed = {
+            row.field: (row.old_value, row.new_value)
+            for row in session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.table_name == "credit_decisions", AuditEntry.action == "delete"
+                )
+            )
+        }
+    assert removed["credit_limit"] == ("60000.00", None)
+    assert removed["first_approver_id"] == (str(manager.user_id), None)
+    assert removed["removed"] == (None, f"{leave.replace('_', ' ')}: went elsewhere")
 
 
 def test_states_are_the_models() -> None:

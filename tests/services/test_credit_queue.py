@@ -334,5 +334,8 @@ def test_a_review_may_confirm_no_credit_but_needs_a_customer(
     assert cq.start_review(db, clerk, cid).requested_limit == Decimal("0.00")
     with pytest.raises(NotFound):
         cq.start_review(db, clerk, cid + 100)
+    for bad in (True, str(cid), 2**40):  # not a driver error: PostgreSQL refuses 2**40
+        with pytest.raises(NotFound):
+            cq.start_review(db, clerk, bad)  # type: ignore[arg-type]
     with pytest.raises(PermissionDenied):
         cq.start_review(db, collector, cid)

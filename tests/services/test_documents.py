@@ -15,12 +15,14 @@ import pytest
 from sqlalchemy import select, update
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.errors import NotFound, O2CError, PermissionDenied, ValidationFailed
 from o2c_desktop.models import AuditEntry, Document
 from o2c_desktop.models.credit import (
     APPROVED,
+    IN_VERIFICATION,
     ITEM_PENDING,
     ITEM_RECEIVED,
+    ITEM_REJECTED,
     ITEM_VERIFIED,
     PENDING_APPROVAL,
     STORAGE_DATABASE,
@@ -137,16 +139,77 @@ def test_a_second_file_leaves_a_verified_item_as_it_is(
     assert after.documents[0].content_type == "text/plain"
 
 
-def test_an_item_awaiting_approval_is_not_marked_received(
+def test_an_application_awaiting_approval_keeps_its_documents_as_sent(
     db: Database, admin: Actor, clerk: Actor, tmp_path: Path
 ) -> None:
-    application_id = new_application(db, admin, state=PENDING_APPROVAL)
+    """What the approver sees stays as it was sent: no file added to or taken from it."""
+    application_id = new_application(db, admin, state=IN_VERIFICATION)
     item = item_by_code(db, clerk, application_id, "bureau_report")
     attached = documents.attach_document(
         db, clerk, path=a_file(tmp_path, "bureau.bin"), checklist_item_id=item.id
     )
     assert attached.content_type == "application/octet-stream"
-    assert item_by_code(db, clerk, application_id, "bureau_report").status == ITEM_PENDING
+    set_state(db, application_id, PENDING_APPROVAL)
+    with pytest.raises(O2CError, match="pending approval: documents can be attached only while"):
+        documents.attach_document(
+            db, clerk, path=a_file(tmp_path, "more.bin"), checklist_item_id=item.id
+        )
+    with pytest.raises(O2CError, match="pending approval: documents can be removed only while"):
+        documents.remove_document(db, clerk, attached.id)
+    after = item_by_code(db, clerk, application_id, "bureau_report")
+    assert ([d.id for d in after.documents], after.status) == ([attached.id], ITEM_RECEIVED)
+
+
+@pytest.mark.parametrize("status", [ITEM_RECEIVED, ITEM_VERIFIED])
+def test_removing_the_last_document_puts_the_item_back_to_pending(
+    db: Database, admin: Actor, clerk: Actor, tmp_path: Path, status: str
+) -> None:
+    application_id = new_application(db, admin)
+    item = item_by_code(db, clerk, application_id, "bank_reference")
+    first, second = (
+        documents.attach_document(
+            db, clerk, path=a_file(tmp_path, name, name.encode()), checklist_item_id=item.id
+        )
+        for name in ("one.txt", "two.txt")
+    )
+    item = item_by_code(db, clerk, application_id, "bank_reference")
+    if status == ITEM_VERIFIED:
+        item = checklists.set_item_status(db, clerk, item.id, item.version, ITEM_VERIFIED)
+    documents.remove_document(db, clerk, first.id)
+    kept = item_by_code(db, clerk, application_id, "bank_reference")
+    assert (kept.status, kept.version) == (status, item.version)  # one file is still there
+    documents.remove_document(db, clerk, second.id)
+    back = item_by_code(db, clerk, application_id, "bank_reference")
+    assert (back.status, back.verified_by, back.verified_at) == (ITEM_PENDING, None, None)
+    assert back.version == item.version + 1
+    with db.read() as session:
+        audited = {
+            row.field: (row.old_value, row.new_value)
+            for row in session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.table_name == "application_checklist_items",
+                    AuditEntry.record_id == str(item.id),
+                    AuditEntry.record_version == back.version,
+                )
+            )
+        }
+    assert audited["status"] == (status, ITEM_PENDING)
+    assert ("verified_by_id" in audited) == (status == ITEM_VERIFIED)
+
+
+def test_removing_the_last_document_leaves_a_rejected_item_rejected(
+    db: Database, admin: Actor, clerk: Actor, tmp_path: Path
+) -> None:
+    application_id = new_application(db, admin)
+    item = item_by_code(db, clerk, application_id, "tax_id")
+    attached = documents.attach_document(
+        db, clerk, path=a_file(tmp_path, "blurry.png"), checklist_item_id=item.id
+    )
+    item = item_by_code(db, clerk, application_id, "tax_id")
+    item = checklists.set_item_status(db, clerk, item.id, item.version, ITEM_REJECTED)
+    documents.remove_document(db, clerk, attached.id)
+    after = item_by_code(db, clerk, application_id, "tax_id")
+    assert (after.status, after.version, after.documents) == (ITEM_REJECTED, item.version, ())
 
 
 def test_damaged_bytes_in_the_database_are_reported(
@@ -261,6 +324,33 @@ def test_expiry_follows_the_item_and_for_statements_the_policy(
         expiry(insurance.id, document_date=date(2025, 2, 1), expires_on=date(2025, 1, 1))
 
 
+def test_dates_may_be_typed_and_a_bad_one_is_named(
+    db: Database, admin: Actor, clerk: Actor, tmp_path: Path
+) -> None:
+    application_id = new_application(db, admin)
+    insurance = item_by_code(db, clerk, application_id, "insurance_certificate")
+    path = a_file(tmp_path, "policy.pdf")
+    typed = documents.attach_document(
+        db, clerk, path=path, checklist_item_id=insurance.id, document_date=" 2025-11-30 "
+    )
+    assert (typed.document_date, typed.expires_on) == (date(2025, 11, 30), date(2026, 11, 30))
+    explicit = documents.attach_document(
+        db, clerk, path=path, application_id=application_id, expires_on="2026-03-31"
+    )
+    assert explicit.expires_on == date(2026, 3, 31)
+    with pytest.raises(ValidationFailed) as caught:
+        documents.attach_document(
+            db,
+            clerk,
+            path=path,
+            application_id=application_id,
+            document_date="2025-13-01",
+            expires_on="0001-01-01",
+        )
+    assert {p.field for p in caught.value.problems} == {"document_date", "expires_on"}
+    assert len(documents.list_documents(db, clerk, application_id=application_id)) == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Refusals
 # ---------------------------------------------------------------------------------------------
@@ -295,6 +385,24 @@ def test_files_that_cannot_be_attached_are_named_with_the_reason(
     with pytest.raises(ValidationFailed, match="attach it to an application"):
         documents.attach_document(db, clerk, path=a_file(tmp_path, "x.pdf"))
     assert documents.list_documents(db, clerk, application_id=application_id) == []
+
+
+@pytest.mark.parametrize("bad", [True, "1", 2**40, 0])
+def test_an_id_that_cannot_be_a_row_is_not_found(
+    db: Database, admin: Actor, clerk: Actor, tmp_path: Path, bad: Any
+) -> None:
+    """Not a driver error (PostgreSQL refuses 2**40 for an INTEGER column)."""
+    path = a_file(tmp_path, "a.pdf")
+    for target in ("application_id", "checklist_item_id", "customer_id"):
+        with pytest.raises(NotFound):
+            documents.attach_document(db, clerk, path=path, **{target: bad})
+    for call in (documents.read_document, documents.export_for_viewing, documents.remove_document):
+        with pytest.raises(NotFound):
+            call(db, clerk, bad)
+    with pytest.raises(NotFound):
+        documents.list_documents(db, clerk, application_id=bad)
+    with pytest.raises(NotFound):
+        documents.list_documents(db, clerk, customer_id=bad)
 
 
 def test_who_may_attach_and_when(
