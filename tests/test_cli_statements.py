@@ -81,7 +81,7 @@ def test_one_statement_into_a_missing_folder(
         capsys, db, "statement", "Z-1", "--as-of", "2025-03-31", "-o", str(target)
     )
     assert code == EXIT_ERROR
-    assert f"o2c-desktop: Cannot write the statement to {target}" in err
+    assert f"o2c-desktop: Cannot write the PDF to {target}" in err
     assert "does not exist" in err and err.count("\n") == 1
 
 

@@ -30,7 +30,7 @@ from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_applications import parse_money
 from o2c_desktop.services.customer_fields import check_limit_decimals
-from o2c_desktop.services.field_checks import is_whole
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
 
 ZERO = Decimal("0.00")
@@ -155,8 +155,15 @@ def _subject(values: Mapping[str, Any]) -> str:
     return f"{who}, {values.get('currency')}"
 
 
+def _is_user(session: Session, user_id: object) -> bool:
+    try:
+        return session.get(User, row_id(user_id, "user")) is not None
+    except NotFound:  # a bool, text or an id no INTEGER column holds
+        return False
+
+
 def _checked(
-    session: Session, raw: Mapping[str, Any], before: Mapping[str, Any], row_id: int | None
+    session: Session, raw: Mapping[str, Any], before: Mapping[str, Any], authority_id: int | None
 ) -> dict[str, Any]:
     """The row's values from the input (given fields over `before`), or ValidationFailed
     naming every problem."""
@@ -169,7 +176,7 @@ def _checked(
         user_id = session.scalar(select(User.id).where(User.username == str(username).strip()))
         if user_id is None:
             problems.append(FieldProblem("username", "no user with that username", value=username))
-    elif user_id is not None and (not is_whole(user_id) or session.get(User, user_id) is None):
+    elif user_id is not None and not _is_user(session, user_id):
         problems.append(FieldProblem("user_id", "no such user", value=str(user_id)))
     role = (str(merged.get("role") or "")).strip() or None
     if (user_id is None) == (role is None) and len(problems) == known_problems:
@@ -210,7 +217,7 @@ def _checked(
             select(ApprovalAuthority.id).where(
                 subject,
                 ApprovalAuthority.currency == currency,
-                ApprovalAuthority.id != (row_id or 0),
+                ApprovalAuthority.id != (authority_id or 0),
             )
         )
         if clash:
@@ -233,7 +240,9 @@ def _stored(row: ApprovalAuthority) -> dict[str, Any]:
 
 
 def _locked(session: Session, authority_id: int, expected_version: int) -> ApprovalAuthority:
-    row = session.get(ApprovalAuthority, authority_id, with_for_update=True)
+    row = session.get(
+        ApprovalAuthority, row_id(authority_id, "approval authority"), with_for_update=True
+    )
     if row is None:
         raise NotFound(f"Approval authority #{authority_id} was deleted by another user.")
     if row.version != expected_version:

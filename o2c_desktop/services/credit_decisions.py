@@ -2,12 +2,15 @@
 approver's authority and with four eyes, and what a decision changes.
 
 Who may decide (services.credit_authority for the amounts):
-- Neither the application's preparer nor its submitter may decide or confirm it, also when one
-  person holds both a clerk's and a manager's role: someone else must look at it.
+- Nobody who had a hand in the application may decide or confirm it: its preparer, its
+  submitter, whoever changed its request or figures, whoever sent it to approval (from its audit
+  rows), also when one person holds both a clerk's and a manager's role.
+- An approval grants at most the requested limit (the limit and the temporary limit alike): the
+  checklist was chosen for that amount, so granting more means raising the request first.
 - An approval for amount A (the larger of the credit limit and the temporary limit) is final
   when the approver may grant A alone. Above that, when they may grant A with a second approver,
-  it is stored awaiting one: a third person (not the preparer, the submitter or the first
-  approver) whose own authority reaches A confirms it. Otherwise it is refused, naming the
+  it is stored awaiting one: a third person (none of the above, nor the first approver) whose
+  own authority reaches A confirms it. Otherwise it is refused, naming the
   person, their authority and the amount.
 - Declining needs some authority in the application's currency.
 
@@ -21,8 +24,8 @@ conditions and terms, so the decision letter (services.decision_letters) and any
 can be answered from it.
 
 An approval awaiting a second approver holds only while the application stays pending approval:
-once it is sent back (or returned to verification) that first approval lapses, and the next time
-it comes up it is decided afresh.
+once it is sent back, returned to verification or withdrawn that first approval lapses
+(get_decision no longer reports it), and the next time it comes up it is decided afresh.
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import FieldProblem, O2CError, PermissionDenied, ValidationFailed
-from o2c_desktop.models import Activity, Customer, PaymentTerms
+from o2c_desktop.models import Activity, AuditEntry, Customer, PaymentTerms
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import (
     APPROVED,
@@ -58,6 +61,7 @@ from o2c_desktop.services import audit, customers
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_applications import (
+    EDITABLE_FIELDS,
     TransitionRefused,
     locked,
     parse_money,
@@ -71,6 +75,7 @@ from o2c_desktop.services.credit_policy import read_policy
 from o2c_desktop.services.customer_fields import DEFAULTS, check_limit_decimals, parse_field
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
 from o2c_desktop.services.documents import add_months
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.scorecards import score_in_session
 from o2c_desktop.services.stored_rows import audit_change, view_of
 
@@ -181,20 +186,51 @@ def _pending(session: Session, application_id: int, expected_version: int) -> Cr
     return application
 
 
+def _hands_on(session: Session, application: CreditApplication) -> list[tuple[int | None, str]]:
+    """Who had a hand in the application, from its audit rows, with what they did: prepared
+    or submitted it, changed its request or figures, or sent it to approval."""
+    rows = session.execute(
+        select(AuditEntry.user_id, AuditEntry.field).where(
+            AuditEntry.table_name == CreditApplication.__tablename__,
+            AuditEntry.record_id == str(application.id),
+            AuditEntry.action == audit.UPDATE,
+            or_(
+                AuditEntry.field.in_(EDITABLE_FIELDS),
+                and_(AuditEntry.field == "state", AuditEntry.new_value == PENDING_APPROVAL),
+            ),
+        )
+    ).all()
+    number = application.number
+    return [
+        (application.prepared_by_id, f"prepared application {number}"),
+        (application.submitted_by_id, f"submitted application {number}"),
+        *(
+            (
+                user_id,
+                f"sent application {number} to approval"
+                if field == "state"
+                else f"changed the request or figures of application {number}",
+            )
+            for user_id, field in rows
+        ),
+    ]
+
+
 def _require_four_eyes(
-    actor: Actor, application: CreditApplication, first_approver_id: int | None = None
+    session: Session,
+    actor: Actor,
+    application: CreditApplication,
+    first_approver_id: int | None = None,
 ) -> None:
-    """Neither the preparer nor the submitter (nor, confirming, the first approver) decides."""
-    parts = (
-        (application.prepared_by_id, "prepared"),
-        (application.submitted_by_id, "submitted"),
-        (first_approver_id, "already approved"),
-    )
+    """Nobody who prepared, submitted, edited or sent the application to approval (nor,
+    confirming, the first approver) decides it: someone else must look at it."""
+    parts = _hands_on(session, application)
+    parts.append((first_approver_id, f"already approved application {application.number}"))
     for user_id, did in parts:
         if user_id and user_id == actor.user_id:
             raise PermissionDenied(
-                f"{actor.display_name} {did} application {application.number} and may not "
-                "decide it too (four eyes): another approver must."
+                f"{actor.display_name} {did} and may not decide it too (four eyes): another "
+                "approver must."
             )
 
 
@@ -204,15 +240,21 @@ def decision_in_session(session: Session, application_id: int) -> CreditDecision
     )
 
 
+def decision_holds(row: CreditDecision, application: CreditApplication) -> bool:
+    """A complete decision holds; a first approval only while the application is still pending
+    approval since it was given (not sent back, returned or withdrawn since)."""
+    return row.complete or (
+        application.state == PENDING_APPROVAL and row.first_at >= application.state_changed_at
+    )
+
+
 def _current_decision(
     session: Session, actor: Actor, application: CreditApplication
 ) -> CreditDecision | None:
     """The application's decision awaiting a second approver, if one still holds; one made
     before the application last came to approval has lapsed and is removed (audited)."""
     row = decision_in_session(session, application.id)
-    if row is None:
-        return None
-    if row.complete or row.first_at >= application.state_changed_at:
+    if row is None or decision_holds(row, application):
         return row
     _remove(session, actor, row, application, "lapsed: the application went back to verification")
     return None
@@ -276,6 +318,22 @@ def _amount(name: str, raw: Any, currency: str, problems: list[FieldProblem]) ->
     return amount
 
 
+def _above_request(application: CreditApplication, **amounts: Decimal | None) -> list[FieldProblem]:
+    """An approval grants at most the requested limit: the checklist was chosen for that amount
+    (a larger one may need a larger checklist, so it is requested and checked first)."""
+    requested = application.requested_limit
+    return [
+        FieldProblem(
+            name,
+            f"at most the {money_text(requested, application.currency)} requested; to grant "
+            "more, raise the requested limit, which re-checks the checklist",
+            value=str(amount),
+        )
+        for name, amount in amounts.items()
+        if amount is not None and amount > requested
+    ]
+
+
 def _default_terms(session: Session, application: CreditApplication) -> str:
     if application.requested_terms_code:
         return application.requested_terms_code
@@ -319,6 +377,7 @@ def _approval_terms(
     if limit is None and not any(p.field == "credit_limit" for p in problems):
         problems.append(FieldProblem("credit_limit", "required for an approval"))
     temporary = _amount("temporary_limit", decision.temporary_limit, currency, problems)
+    problems += _above_request(application, credit_limit=limit, temporary_limit=temporary)
     until = _day("temporary_until", decision.temporary_until, problems)
     if temporary is not None and until is None:
         problems.append(FieldProblem("temporary_until", "a temporary limit needs its last day"))
@@ -555,7 +614,7 @@ def decide(
     today = as_of or date.today()
     with db.write() as session:
         application = _pending(session, application_id, expected_version)
-        _require_four_eyes(actor, application)
+        _require_four_eyes(session, actor, application)
         existing = _current_decision(session, actor, application)
         if existing is not None:
             first = user_names(session, {existing.first_approver_id}).get(
@@ -565,7 +624,7 @@ def decide(
                 f"{first} approved application {application.number} already; it awaits a second "
                 "approver's confirmation (or send it back)."
             )
-        if application.score is None:
+        if application.score is None or application.risk_class is None:  # none, or cleared
             score_in_session(session, actor, application, today)
         values = _checked(session, application, decision, today)
         authority = authority_of(session, actor.user_id, actor.roles, application.currency)
@@ -618,7 +677,7 @@ def confirm_decision(
             raise O2CError(
                 f"No decision on application {application.number} awaits a second approver."
             )
-        _require_four_eyes(actor, application, row.first_approver_id)
+        _require_four_eyes(session, actor, application, row.first_approver_id)
         authority = authority_of(session, actor.user_id, actor.roles, application.currency)
         amount = granted(row.credit_limit, row.temporary_limit)
         if authority.joint_limit < amount:
@@ -664,11 +723,16 @@ def send_back(
 
 
 def get_decision(db: Database, actor: Actor, application_id: int) -> DecisionView | None:
-    """The application's decision (complete or awaiting a second approver), or None."""
+    """The application's decision (complete, or awaiting a second approver while the application
+    is pending approval), or None."""
     require_view(actor)
+    application_id = row_id(application_id, "credit application")
     with db.read() as session:
         row = decision_in_session(session, application_id)
-        return None if row is None else _decision_view(session, row)
+        application = session.get(CreditApplication, application_id)
+        if row is None or application is None or not decision_holds(row, application):
+            return None  # a first approval that lapsed is no decision
+        return _decision_view(session, row)
 
 
 __all__ = [

@@ -32,12 +32,14 @@ from o2c_desktop.errors import (
     ConflictError,
     FieldProblem,
     NotFound,
+    PermissionDenied,
     ValidationFailed,
 )
-from o2c_desktop.models import Customer, CustomerSearchTerm, PaymentTerms, User
+from o2c_desktop.models import Customer, CustomerSearchTerm, PaymentTerms, Role, User
 from o2c_desktop.models.base import utcnow
-from o2c_desktop.services import audit
+from o2c_desktop.services import audit, credit_authority
 from o2c_desktop.services.auth import Actor, Permission
+from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_policy import effective_limit
 from o2c_desktop.services.customer_fields import (
     BY_NAME,
@@ -579,6 +581,7 @@ def update_customer(
             raise ValidationFailed(problems)
         if not changed:
             return _detail(session, customer)
+        require_limit_authority(session, actor, customer, {**before, **changed}, changed)
         _apply(customer, changed, refs)
         customer.updated_at = utcnow()
         customer.updated_by_id = actor.user_id or None
@@ -596,6 +599,34 @@ def update_customer(
             changes={k: (before.get(k), v) for k, v in changed.items()},
         )
         return _detail(session, customer)
+
+
+def require_limit_authority(
+    session: Session,
+    actor: Actor,
+    customer: Customer,
+    merged: Mapping[str, Any],
+    changed: Mapping[str, Any],
+) -> None:
+    """Raising a customer's credit limit on the form needs the approval authority to grant the
+    new limit alone, in the customer's currency; otherwise the form would be a way round the
+    authority bands, four eyes and the checklist of a credit application (services.
+    credit_decisions). Lowering is always allowed; a change of currency counts as a new limit.
+    (A temporary limit is not on the form: only a decision sets one.) Administrators are
+    exempt: they assign the authorities themselves, and every change is audited anyway.
+    Imports and new customers (the initial data load) are not checked."""
+    if Role.ADMINISTRATOR in actor.roles or not ({"credit_limit", "currency"} & changed.keys()):
+        return
+    limit, currency = merged.get("credit_limit") or Decimal(0), merged["currency"]
+    if limit <= (customer.credit_limit if currency == customer.currency else 0):
+        return
+    authority = credit_authority.authority_of(session, actor.user_id, actor.roles, currency)
+    if authority.alone_max < limit:
+        raise PermissionDenied(
+            f"{actor.display_name} may not raise the credit limit of {customer.number} to "
+            f"{money_text(limit, currency)}: their approval authority is "
+            f"{authority.describe()}. Use a credit application."
+        )
 
 
 def _conflict(session: Session, customer: Customer, expected_version: int) -> ConflictError:

@@ -30,8 +30,9 @@ from o2c_desktop.models import CreditApplication, PaymentTerms
 from o2c_desktop.models.credit import OUTCOME_CONDITIONAL, OUTCOME_DECLINED, CreditDecision
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.credit_applications import require_view, user_names
-from o2c_desktop.services.credit_decisions import decision_in_session
+from o2c_desktop.services.credit_decisions import decision_holds, decision_in_session
 from o2c_desktop.services.dunning_letters import LETTER_TEXT, TITLE
+from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.letterhead import Letterhead, get_letterhead
 from o2c_desktop.services.statements.data import StatementData
 from o2c_desktop.services.statements.layout import (
@@ -314,12 +315,13 @@ def write_decision_letter(db: Database, actor: Actor, application_id: int, out: 
     "CA-000012 decision.pdf" in) and return the file's path."""
     require_view(actor)
     with db.read() as session:
-        application = session.get(CreditApplication, application_id)
+        application = session.get(CreditApplication, row_id(application_id, "credit application"))
         if application is None:
             raise NotFound(f"Credit application #{application_id} does not exist.")
-        decision = decision_in_session(session, application_id)
+        decision = decision_in_session(session, application.id)
         if decision is None or not decision.complete:
-            waiting = " (it awaits a second approver)" if decision is not None else ""
+            awaits = decision is not None and decision_holds(decision, application)
+            waiting = " (it awaits a second approver)" if awaits else ""
             raise O2CError(
                 f"Application {application.number} has no final decision yet{waiting}: a "
                 "decision letter is written once it is decided."

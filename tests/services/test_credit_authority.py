@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import ConflictError, PermissionDenied, ValidationFailed
+from o2c_desktop.errors import ConflictError, NotFound, PermissionDenied, ValidationFailed
 from o2c_desktop.models import AuditEntry, Role
 from o2c_desktop.services import credit_authority as ca
 from o2c_desktop.services.auth import Actor
@@ -139,3 +139,29 @@ def test_release_needs_authority_for_the_exposure_after(
             ca.require_release_authority(session, clerk, "EUR", D("1.00"), "order SO-2")
         with pytest.raises(PermissionDenied, match="release or reject held orders"):
             ca.require_release_authority(session, collector, "EUR", D("1.00"), "order SO-3")
+
+
+def test_bad_ids_and_amounts_are_refused_clearly(db: Database, admin: Actor) -> None:
+    """An id no row can have (a bool, text, 2**40) is "not found", a user id of that kind a
+    problem on the field, NaN or Infinity an amount problem: never a driver error."""
+    for bad in (2**40, True, "1"):
+        with pytest.raises(NotFound, match="no approval authority"):
+            ca.delete_authority(db, admin, bad, 1)  # type: ignore[arg-type]
+        with pytest.raises(NotFound, match="no approval authority"):
+            ca.save_authority(db, admin, bad, 1, {"alone_max": "1"})  # type: ignore[arg-type]
+        with pytest.raises(ValidationFailed) as caught:
+            ca.save_authority(db, admin, None, None, {"user_id": bad, "currency": "EUR"})
+        assert caught.value.for_field("user_id") == ["no such user"]
+    values = {"role": "credit_clerk", "currency": "EUR"}
+    with pytest.raises(ValidationFailed) as caught:
+        ca.save_authority(
+            db, admin, None, None, {**values, "alone_max": D("NaN"), "jointly_max": D("Infinity")}
+        )
+    assert {p.field for p in caught.value.problems} == {"alone_max", "jointly_max"}
+    with db.read() as session:
+        assert (
+            session.scalar(
+                select(AuditEntry.id).where(AuditEntry.table_name == "approval_authorities")
+            )
+            is None
+        )

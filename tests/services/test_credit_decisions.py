@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import ConflictError, O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.errors import (
+    ConflictError,
+    NotFound,
+    O2CError,
+    PermissionDenied,
+    ValidationFailed,
+)
 from o2c_desktop.models import (
     Activity,
     ApplicationChecklistItem,
@@ -27,7 +33,7 @@ from o2c_desktop.models import (
 )
 from o2c_desktop.models.credit import ITEM_VERIFIED
 from o2c_desktop.services import credit_applications as apps
-from o2c_desktop.services import credit_authority, customers
+from o2c_desktop.services import credit_authority, customers, scorecards
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.credit_applications import ApplicationView, TransitionRefused
 from o2c_desktop.services.credit_decisions import (
@@ -39,6 +45,7 @@ from o2c_desktop.services.credit_decisions import (
 )
 from o2c_desktop.services.documents import add_months
 from tests.conftest import add_user
+from tests.services.test_concurrency import _race, _split
 
 D = Decimal
 TODAY = date.today()
@@ -232,7 +239,7 @@ def test_a_temporary_limit_counts_in_the_amount(
     db: Database, admin: Actor, manager: Actor, clerk: Actor, max_: Actor
 ) -> None:
     """40,000 with 60,000 until a later day: the amount is 60,000, above 50,000 alone."""
-    app = limit_change(db, admin, clerk, "40000")
+    app = limit_change(db, admin, clerk, "60000")
     until = TODAY + timedelta(days=90)
     decision = decide(
         db,
@@ -295,6 +302,57 @@ def test_a_users_own_row_overrides_the_role(
     assert decide(db, senior, app.id, app.version, approve("20000")).complete
 
 
+def test_an_approval_grants_at_most_the_requested_limit(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor
+) -> None:
+    """10,000 requested (the "Standard" checklist): 250,000 is refused, and so is a temporary
+    limit above the request; granting more means raising the request first."""
+    app = limit_change(db, admin, clerk, "10000")
+    until = TODAY + timedelta(days=30)
+    with pytest.raises(ValidationFailed) as caught:
+        decide(
+            db,
+            manager,
+            app.id,
+            app.version,
+            approve("250000", temporary_limit="10000.01", temporary_until=until),
+        )
+    message = (
+        "at most the EUR 10,000.00 requested; to grant more, raise the requested limit, which "
+        "re-checks the checklist"
+    )
+    assert caught.value.for_field("credit_limit") == [message]
+    assert caught.value.for_field("temporary_limit") == [message]
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(CreditDecision)) == 0
+    conditional = DecisionInput("conditional", "fine", credit_limit="10001", conditions="x")
+    with pytest.raises(ValidationFailed, match=r"at most the EUR 10,000\.00 requested"):
+        decide(db, manager, app.id, app.version, conditional)
+    assert decide(db, manager, app.id, app.version, approve("10000")).credit_limit == D("10000")
+
+
+def test_decide_scores_again_once_a_stale_score_was_cleared(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor
+) -> None:
+    """Scored B on the applicant's figures; back in verification the figures are removed, which
+    clears the stored score: the decision's default risk class is a fresh score's, not the
+    stale B: no figures left, only the missing points of bureau 10, days late 9 and promises
+    6 -> 25.00, E."""
+    app = pending(db, clerk)
+    assert scorecards.score_application(db, manager, app.id).risk_class == "B"
+    back = apps.return_to_verification(db, clerk, app.id, version(db, app.id), "figures wrong")
+    figures = ("current_assets", "current_liabilities", "total_liabilities", "net_worth")
+    cleared = {name: "" for name in (*figures, "years_in_business", "bureau_score")}
+    edited = apps.update_application(db, clerk, app.id, back.version, cleared)
+    assert (edited.score, edited.risk_class) == (None, None)
+    again = apps.send_to_approval(db, clerk, app.id, edited.version)
+    decision = decide(db, manager, app.id, again.version, approve("1000"))
+    assert decision.risk_class == "E"
+    with db.read() as session:
+        row = session.get(CreditApplication, app.id)
+        assert row is not None and (row.risk_class, row.score) == ("E", D("25.00"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Four eyes
 # ---------------------------------------------------------------------------------------------
@@ -324,6 +382,39 @@ def test_one_person_with_both_roles_cannot_approve_what_they_prepared(
         "approver must."
     )
     assert decide(db, manager, app.id, app.version, approve("1000")).complete
+
+
+def test_whoever_changed_the_request_or_sent_it_to_approval_does_not_decide(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor, max_: Actor
+) -> None:
+    """Maria raised the requested limit during verification and Max sent the application to
+    approval: neither may decide or confirm it; Paula, who did neither, may."""
+    app = apps.create_application(db, clerk, APPLICANT)
+    app = apps.submit(db, clerk, app.id, app.version)
+    app = apps.start_verification(db, clerk, app.id, app.version)
+    app = apps.update_application(db, manager, app.id, app.version, {"requested_limit": "90000"})
+    tick_checklist(db, app.id)
+    app = apps.send_to_approval(db, max_, app.id, version(db, app.id))
+    with pytest.raises(PermissionDenied) as edited:
+        decide(db, manager, app.id, app.version, approve("1000"))
+    assert str(edited.value) == (
+        f"Maria changed the request or figures of application {app.number} and may not decide "
+        "it too (four eyes): another approver must."
+    )
+    with pytest.raises(PermissionDenied) as sent:
+        decide(db, max_, app.id, app.version, approve("1000"))
+    assert str(sent.value) == (
+        f"Max sent application {app.number} to approval and may not decide it too (four eyes): "
+        "another approver must."
+    )
+    paula = add_user(db, admin, "paula", Role.CREDIT_MANAGER)
+    first = decide(db, paula, app.id, app.version, approve("90000"))
+    assert first.awaiting_second
+    for who in (manager, max_):
+        with pytest.raises(PermissionDenied, match="four eyes"):
+            confirm_decision(db, who, app.id, version(db, app.id))
+    with db.read() as session:
+        assert session.scalar(select(CreditDecision.complete)) is False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +519,7 @@ def test_validation_names_every_field(
         "conditional",
         " ",
         credit_limit="12.345",
-        temporary_limit="5000",
+        temporary_limit="500",
         temporary_until=TODAY,
         risk_class="Q",
         terms_code="NET7",
@@ -517,3 +608,71 @@ def test_a_number_taken_meanwhile_stops_the_whole_decision(
     assert apps.get_application(db, clerk, app.id).state == "pending_approval"
     with db.read() as session:
         assert session.scalar(select(func.count()).select_from(CreditDecision)) == 0
+
+
+def test_a_lapsed_first_approval_is_not_reported_as_awaiting(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor
+) -> None:
+    """Returned to verification or withdrawn: the first approval no longer awaits anyone."""
+    app = limit_change(db, admin, clerk, "60000")
+    assert decide(db, manager, app.id, app.version, approve("60000")).awaiting_second
+    assert get_decision(db, clerk, app.id) is not None
+    back = apps.return_to_verification(db, clerk, app.id, version(db, app.id), "new figures")
+    assert get_decision(db, clerk, app.id) is None
+    apps.withdraw(db, clerk, app.id, back.version, "customer withdrew")
+    assert get_decision(db, clerk, app.id) is None
+
+
+def test_bad_ids_and_amounts_are_refused_clearly(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor
+) -> None:
+    app = limit_change(db, admin, clerk, "1000")
+    for bad_id in (2**40, True, "1", 0):
+        with pytest.raises(NotFound):
+            decide(db, manager, bad_id, 1, approve("1000"))  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            get_decision(db, clerk, bad_id)  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            confirm_decision(db, manager, bad_id, 1)  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            send_back(db, manager, bad_id, 1, "why")  # type: ignore[arg-type]
+    weird = approve(D("NaN"), temporary_limit=D("Infinity"), temporary_until=TODAY + timedelta(9))
+    with pytest.raises(ValidationFailed) as caught:
+        decide(db, manager, app.id, app.version, weird)
+    assert {"credit_limit", "temporary_limit"} <= {p.field for p in caught.value.problems}
+
+
+def test_two_managers_deciding_at_once_one_wins(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor, max_: Actor
+) -> None:
+    """Both decide the same version at the same moment (queued behind a lock on the
+    application): one decision is made, the other gets a ConflictError, no driver error; then
+    two second approvers confirm at once: again exactly one."""
+    app = limit_change(db, admin, clerk, "60000")
+    results = _race(
+        db,
+        "credit_applications",
+        app.id,
+        lambda: decide(db, manager, app.id, app.version, approve("60000")),
+        lambda: decide(db, max_, app.id, app.version, approve("60000")),
+    )
+    won, lost = _split(results)
+    assert (len(won), len(lost)) == (1, 1), results
+    first = results[won[0]]
+    assert first.awaiting_second
+    paula = add_user(db, admin, "paula", Role.CREDIT_MANAGER)
+    third = max_ if first.first_approver == "Maria" else manager
+    current = version(db, app.id)
+    results = _race(
+        db,
+        "credit_applications",
+        app.id,
+        lambda: confirm_decision(db, paula, app.id, current),
+        lambda: confirm_decision(db, third, app.id, current),
+    )
+    won, lost = _split(results)
+    assert (len(won), len(lost)) == (1, 1), results
+    assert results[won[0]].complete
+    assert apps.get_application(db, clerk, app.id).state == "approved"
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(CreditDecision)) == 1

@@ -261,27 +261,27 @@ def test_inactive_user_cannot_be_assigned_as_collector(
 
 
 def test_update_writes_one_audit_row_per_changed_field(db: Database, manager: Actor) -> None:
-    detail = _create(db, manager, credit_limit="50000", city="Bern")
+    detail = _create(db, manager, credit_limit="40000", city="Bern")
     started = datetime.now(UTC)
     saved = customers.update_customer(
         db,
         manager,
         detail.id,
         detail.version,
-        {"credit_limit": "60000", "risk_class": "B", "city": "Basel", "name": "Acme"},
+        {"credit_limit": "45000", "risk_class": "B", "city": "Basel", "name": "Acme"},
     )
     finished = datetime.now(UTC)
     assert saved.version == detail.version + 1
-    assert saved.credit_limit == Decimal("60000")
+    assert saved.credit_limit == Decimal("45000")
     assert saved.values["city"] == "Basel"
     assert saved.updated_by == "Maria"
 
     updates = [e for e in _audit(db, "customers", detail.id) if e.action == audit.UPDATE]
     assert sorted(e.field for e in updates) == ["city", "credit_limit", "risk_class"]
     by_field = {e.field: e for e in updates}
-    # Amounts are logged exactly (the stored 50000.00 and the typed 60000).
-    assert Decimal(by_field["credit_limit"].old_value) == Decimal("50000")
-    assert Decimal(by_field["credit_limit"].new_value) == Decimal("60000")
+    # Amounts are logged exactly (the stored 40000.00 and the typed 45000).
+    assert Decimal(by_field["credit_limit"].old_value) == Decimal("40000")
+    assert Decimal(by_field["credit_limit"].new_value) == Decimal("45000")
     assert (by_field["risk_class"].old_value, by_field["risk_class"].new_value) == (None, "B")
     assert (by_field["city"].old_value, by_field["city"].new_value) == ("Bern", "Basel")
     for entry in updates:
@@ -331,13 +331,13 @@ def test_noop_update_writes_nothing_and_keeps_the_version(db: Database, manager:
 def test_second_save_from_the_same_version_is_a_conflict(
     db: Database, manager: Actor, clerk: Actor
 ) -> None:
-    detail = _create(db, manager, credit_limit="50000", city="Bern")
+    detail = _create(db, manager, credit_limit="40000", city="Bern")
     loaded_by_clerk = customers.get_customer(db, clerk, detail.id)
     loaded_by_manager = customers.get_customer(db, manager, detail.id)
     assert loaded_by_clerk.version == loaded_by_manager.version
 
     customers.update_customer(
-        db, manager, detail.id, loaded_by_manager.version, {"credit_limit": "60000"}
+        db, manager, detail.id, loaded_by_manager.version, {"credit_limit": "45000"}
     )
     audit_before = _count(db, AuditEntry)
     with pytest.raises(ConflictError) as caught:
@@ -347,15 +347,15 @@ def test_second_save_from_the_same_version_is_a_conflict(
     details = caught.value.details
     assert details.changed_by == "maria"
     assert details.record == "C-1"
-    assert details.their_values == {"Credit limit": "60000.00"}
+    assert details.their_values == {"Credit limit": "45000.00"}
     assert "maria" in str(caught.value)
-    assert "Credit limit is now 60000" in str(caught.value)
+    assert "Credit limit is now 45000" in str(caught.value)
     assert "UTC" in details.changed_at
 
     now = customers.get_customer(db, clerk, detail.id)
     assert now.values["city"] == "Bern"
     assert now.values["phone"] is None
-    assert now.credit_limit == Decimal("60000")
+    assert now.credit_limit == Decimal("45000")
     assert now.version == loaded_by_clerk.version + 1
     assert _count(db, AuditEntry) == audit_before
 
@@ -454,15 +454,47 @@ def test_clerk_creates_customers_but_not_their_credit_terms(db: Database, clerk:
 def test_manager_sets_credit_terms(db: Database, manager: Actor, admin: Actor) -> None:
     add_user(db, admin, "colin", Role.COLLECTOR)
     detail = _create(
-        db, manager, credit_limit="75000", risk_class="D", collector="colin", on_hold=True
+        db, manager, credit_limit="35000", risk_class="D", collector="colin", on_hold=True
     )
-    assert detail.credit_limit == Decimal("75000")
+    assert detail.credit_limit == Decimal("35000")
     assert detail.values["risk_class"] == "D"
     saved = customers.update_customer(
-        db, manager, detail.id, detail.version, {"credit_limit": "80000.25", "on_hold": False}
+        db, manager, detail.id, detail.version, {"credit_limit": "40000.25", "on_hold": False}
     )
-    assert saved.credit_limit == Decimal("80000.25")
+    assert saved.credit_limit == Decimal("40000.25")
     assert saved.values["on_hold"] is False
+
+
+def test_raising_a_limit_on_the_form_needs_the_authority_to_grant_it_alone(
+    db: Database, admin: Actor, manager: Actor
+) -> None:
+    """Maria (credit manager: EUR 50,000 alone) may not give 5,000,000 on the customer form: that
+    is a credit application's decision. Up to 50,000 and any lowering she may; an administrator
+    may; a change of currency counts as a new limit (no authority in JPY)."""
+    detail = _create(db, admin, credit_limit="10000")
+    audit_before = _count(db, AuditEntry)
+    with pytest.raises(PermissionDenied) as caught:
+        customers.update_customer(
+            db, manager, detail.id, detail.version, {"credit_limit": "5000000", "city": "Bern"}
+        )
+    assert str(caught.value) == (
+        "Maria may not raise the credit limit of C-1 to EUR 5,000,000.00: their approval "
+        "authority is EUR 50,000.00 alone and EUR 250,000.00 with a second approver (role "
+        "credit manager). Use a credit application."
+    )
+    assert _count(db, AuditEntry) == audit_before
+    assert customers.get_customer(db, manager, detail.id).version == detail.version
+    with pytest.raises(PermissionDenied, match=r"none in JPY \(no authority row\)"):
+        customers.update_customer(db, manager, detail.id, detail.version, {"currency": "JPY"})
+    up = customers.update_customer(
+        db, manager, detail.id, detail.version, {"credit_limit": "50000"}
+    )
+    down = customers.update_customer(db, manager, detail.id, up.version, {"credit_limit": "1"})
+    assert down.credit_limit == Decimal("1.00")
+    by_admin = customers.update_customer(
+        db, admin, detail.id, down.version, {"credit_limit": "5000000"}
+    )
+    assert by_admin.credit_limit == Decimal("5000000.00")
 
 
 def test_collector_adds_notes_and_contacts(db: Database, manager: Actor, collector: Actor) -> None:

@@ -14,8 +14,9 @@ import pytest
 from pypdf import PdfReader
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import O2CError, PermissionDenied
+from o2c_desktop.errors import NotFound, O2CError, PermissionDenied
 from o2c_desktop.models import Role
+from o2c_desktop.services import credit_applications as apps
 from o2c_desktop.services import letterhead
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.credit_decisions import DecisionInput, confirm_decision, decide
@@ -42,7 +43,7 @@ def test_approval_letter_names_terms_review_and_both_approvers(
         db, admin, {"company_name": "Nordwind Handel GmbH", "address_lines": ["Kai 1"]}
     )
     max_ = add_user(db, admin, "max", Role.CREDIT_MANAGER)
-    app = pending(db, clerk)
+    app = pending(db, clerk, {**APPLICANT, "requested_limit": "95000.50"})
     until = TODAY + timedelta(days=60)
     review = TODAY + timedelta(days=365)
     decide(
@@ -127,4 +128,26 @@ def test_no_letter_without_a_decision_or_for_collectors(
         write_decision_letter(db, clerk, app.id, folder)
     with pytest.raises(PermissionDenied):
         write_decision_letter(db, collector, app.id, folder)
+    assert not list(folder.iterdir())
+
+
+def test_no_letter_for_a_lapsed_first_approval_or_a_bad_id(
+    db: Database, admin: Actor, manager: Actor, clerk: Actor, tmp_path: Path
+) -> None:
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    app = limit_change(db, admin, clerk, "60000")
+    decide(db, manager, app.id, app.version, DecisionInput("approved", "ok", credit_limit="60000"))
+    with pytest.raises(O2CError, match="awaits a second approver"):
+        write_decision_letter(db, clerk, app.id, folder)
+    apps.return_to_verification(db, clerk, app.id, version(db, app.id), "new figures")
+    with pytest.raises(O2CError) as caught:
+        write_decision_letter(db, clerk, app.id, folder)
+    assert str(caught.value) == (
+        f"Application {app.number} has no final decision yet: a decision letter is written once "
+        "it is decided."
+    )
+    for bad in (2**40, True, "1"):
+        with pytest.raises(NotFound):
+            write_decision_letter(db, clerk, bad, folder)  # type: ignore[arg-type]
     assert not list(folder.iterdir())

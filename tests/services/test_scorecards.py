@@ -197,6 +197,16 @@ def test_limit_rule_cap_rounding_and_no_basis(seeded: dict[str, Any]) -> None:
     assert nothing.limit_basis.startswith("No basis")
 
 
+def test_ratios_without_liabilities_are_the_best_not_missing() -> None:
+    """No current liabilities but assets: unbounded (Infinity, the top band); no total
+    liabilities with a positive net worth: 0. Nothing to divide: not known."""
+    assert scorecards.current_ratio(D(50000), D(0)) == D("Infinity")
+    assert scorecards.current_ratio(D(0), D(0)) is None
+    assert scorecards.current_ratio(D(160000), D(100000)) == D("1.6")
+    assert scorecards.debt_to_equity(D(0), D(100000)) == 0
+    assert scorecards.debt_to_equity(D(400000), D(-1)) is None
+
+
 def test_score_rounds_half_even_once_at_the_end() -> None:
     """Two factors of weight 1: points 24.69 and 0 -> 12.345 -> 12.34 (half-even, not 12.35);
     24.71 and 0 -> 12.355 -> 12.36. Weights 1 and 2: 50/3 + 2 × 25/3 = 33.333… -> 33.33."""
@@ -305,6 +315,54 @@ def test_parse_rules_refuses_missing_parts_and_bad_json() -> None:
     assert "factors[0].bands" in _problems(text_with_decimals)
 
 
+def test_every_rule_number_is_bounded_and_written_plainly(seeded: dict[str, Any]) -> None:
+    """Out of bounds, an exponent, NaN or Infinity: refused by path, before any scoring could
+    overflow ("1e9999999" as the purchases factor used to be saved and then break scoring)."""
+    bad = copy.deepcopy(seeded)
+    bad["limit_rule"]["purchases_terms_factor"] = "1e9999999"
+    bad["limit_rule"]["cap"] = str(10**14 + 1)
+    bad["limit_rule"]["round_down_to"] = "NaN"
+    bad["limit_rule"]["net_worth_share"]["A"] = "Infinity"
+    bad["factors"][0]["weight"] = 1001
+    bad["factors"][1]["weight"] = "0.5"
+    bad["factors"][2]["bands"][0]["below"] = "-1000000000001"
+    bad["factors"][3]["bands"][0]["below"] = Decimal("4E+2")  # a JSON number 4e2
+    bad["factors"][4]["bands"][0]["points"] = "100.01"
+    problems = _problems(bad)
+    assert problems == {
+        "limit_rule.purchases_terms_factor": (
+            'must be written without an exponent ("1000000", not "1e6")'
+        ),
+        "limit_rule.cap": "must be from 0 to 100000000000000",
+        "limit_rule.round_down_to": "must be a number, not NaN or Infinity",
+        "limit_rule.net_worth_share.A": "must be a number, not NaN or Infinity",
+        "factors[0].weight": "must be from 1 to 1000",
+        "factors[1].weight": "must be from 1 to 1000",
+        "factors[2].bands[0].below": "must be from -1000000000000 to 1000000000000",
+        "factors[3].bands[0].below": ('must be written without an exponent ("1000000", not "1e6")'),
+        "factors[4].bands[0].points": "must be from 0 to 100",
+    }
+    # The upper bounds themselves are fine; one beyond them is not.
+    edge = copy.deepcopy(seeded)
+    edge["limit_rule"].update(
+        purchases_terms_factor="100", cap=str(10**14), round_down_to=str(10**14)
+    )
+    edge["factors"][0]["weight"] = 1000
+    edge["factors"][2]["bands"][-2]["below"] = str(10**12)
+    parse_rules(edge)
+    edge["limit_rule"]["purchases_terms_factor"] = "100.5"
+    edge["limit_rule"]["round_down_to"] = str(10**14 + 1)
+    assert _problems(edge) == {
+        "limit_rule.purchases_terms_factor": "must be from 0 to 100",
+        "limit_rule.round_down_to": "must be more than 0 and at most 100000000000000",
+    }
+    # Exponents in JSON text, as the editor's text would carry them.
+    text = json.dumps(seeded).replace(
+        '"purchases_terms_factor": "1.5"', '"purchases_terms_factor": 15e-1'
+    )
+    assert set(_problems(text)) == {"limit_rule.purchases_terms_factor"}
+
+
 # ---------------------------------------------------------------------------------------------
 # Versions (database)
 # ---------------------------------------------------------------------------------------------
@@ -342,6 +400,12 @@ def test_save_refuses_bad_rules_without_writing(db: Database, admin: Actor) -> N
     with pytest.raises(ValidationFailed) as caught:
         save_scorecard(db, admin, rules, None, 1)
     assert caught.value.for_field("risk_classes[0].class")
+    assert [v.version_no for v in scorecards.list_versions(db, admin)] == [1]
+    rules["risk_classes"][0]["class"] = "A"
+    rules["limit_rule"]["purchases_terms_factor"] = "1e9999999"
+    with pytest.raises(ValidationFailed) as caught:
+        save_scorecard(db, admin, rules, None, 1)
+    assert caught.value.for_field("limit_rule.purchases_terms_factor")
     assert [v.version_no for v in scorecards.list_versions(db, admin)] == [1]
 
 
@@ -415,6 +479,37 @@ def test_end_of_month_terms_add_15_days(db: Database, clerk: Actor) -> None:
     result = score_application(db, clerk, app.id)
     assert result.recommended_limit == D("90000.00")
     assert "× 45/30 days" in result.limit_basis
+
+
+def test_a_company_without_liabilities_earns_the_top_bands(db: Database, clerk: Actor) -> None:
+    """Current assets 50,000, no current or other liabilities, net worth 100,000:
+    years 7 -> 80 × 15 / 100 = 12; current ratio unbounded -> top band 100 × 15 / 100 = 15;
+    D/E 0 -> below 0.5: 100 × 15 / 100 = 15; bureau 700 -> 80 × 20 / 100 = 16; days late and
+    promises missing (new customer): 9 + 6; no references: 0.
+    Score 12 + 15 + 15 + 16 + 9 + 6 = 73.00 -> B; limit 100,000 × 15 % = 15,000.
+    (Were both ratios missing, 0 points each: 58.00 -> C, 10,000.)"""
+    values = {
+        **NEW_CUSTOMER,
+        "current_assets": "50000",
+        "current_liabilities": "0",
+        "total_liabilities": "0",
+        "net_worth": "100000",
+        "expected_monthly_purchases": "",
+    }
+    app = credit_applications.create_application(db, clerk, values)
+    result = score_application(db, clerk, app.id)
+    by_key = {f.key: f for f in result.factors}
+    assert (by_key["current_ratio"].value, by_key["current_ratio"].points) == (D("Infinity"), 100)
+    assert (by_key["debt_to_equity"].value, by_key["debt_to_equity"].points) == (D(0), 100)
+    assert not by_key["current_ratio"].missing and not by_key["debt_to_equity"].missing
+    assert (result.score, result.risk_class, result.recommended_limit) == (
+        D("73.00"),
+        "B",
+        D("15000.00"),
+    )
+    with db.read() as session:
+        row = session.get(CreditApplication, app.id)
+        assert row is not None and stored_result(row.score_detail) == result
 
 
 def test_payment_record_from_our_ledger(db: Database, admin: Actor, clerk: Actor) -> None:

@@ -71,7 +71,7 @@ def test_profile_shows_a_temporary_limit_next_to_the_limit(ctx: UiContext, qtbot
     cid = northwind(ctx)
     manager = person(ctx, "maria", Role.CREDIT_MANAGER)
     view = credit_applications.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "30000"}
+        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "45000"}
     )
     view = pending_approval(ctx, view.id, ctx.actor)
     until = date.today() + timedelta(days=60)

@@ -202,16 +202,16 @@ def test_edit_conflict_names_the_other_user_and_keeps_input(ctx: UiContext, qtbo
     qtbot.addWidget(dialog)
     dialog.show()
     # Maria saves first, while our dialog is open.
-    customers.update_customer(ctx.db, maria, first.id, first.version, {"credit_limit": "60000"})
+    customers.update_customer(ctx.db, maria, first.id, first.version, {"credit_limit": "40000"})
     limit: QLineEdit = dialog.inputs["credit_limit"]
     limit.clear()
     qtbot.keyClicks(limit, "75000")
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     qtbot.waitUntil(lambda: dialog.banner.isVisible(), timeout=WAIT)
     assert "maria" in dialog.banner.text()
-    assert "Credit limit is now 60000.00" in dialog.banner.text()
+    assert "Credit limit is now 40000.00" in dialog.banner.text()
     assert limit.text() == "75000"  # the typed input survives
-    assert customers.get_customer(ctx.db, ctx.actor, first.id).credit_limit == Decimal("60000")
+    assert customers.get_customer(ctx.db, ctx.actor, first.id).credit_limit == Decimal("40000")
     # Saving again is a deliberate overwrite of Maria's change.
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
     qtbot.waitUntil(lambda: dialog.saved is not None, timeout=WAIT)

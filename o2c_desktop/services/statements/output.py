@@ -51,20 +51,18 @@ def produce(
 
 
 def write_pdf(path: Path, pdf: bytes) -> None:
-    """Write atomically (a reader never sees half a statement), one clear line on failure."""
+    """Write atomically (a reader never sees half a PDF), one clear line on failure."""
     if path.is_dir():
-        raise O2CError(f"Cannot write the statement to {path}: that is a folder.")
+        raise O2CError(f"Cannot write the PDF to {path}: that is a folder.")
     if not path.parent.is_dir():
-        raise O2CError(
-            f"Cannot write the statement to {path}: the folder {path.parent} does not exist."
-        )
+        raise O2CError(f"Cannot write the PDF to {path}: the folder {path.parent} does not exist.")
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         partial.write_bytes(pdf)
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise O2CError(f"Cannot write the statement to {path}: {exc.strerror or exc}.") from None
+        raise O2CError(f"Cannot write the PDF to {path}: {exc.strerror or exc}.") from None
 
 
 def statement_file(data: StatementData, rendered: RenderedStatement, path: Path) -> StatementFile:
