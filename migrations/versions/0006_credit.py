@@ -651,7 +651,17 @@ _LARGE_ITEMS = [
     ("personal_guarantee", "Personal guarantee", False, "500000", 1, None),
     ("insurance_certificate", "Credit insurance certificate", True, None, 1, 12),
 ]
-AUTHORITY_CURRENCIES = ("EUR", "USD", "GBP", "CHF", "PLN", "SEK", "DKK")
+# A credit manager's authority, alone and with a second approver, in each currency's own money:
+# about EUR 50,000 / 250,000 (the same figures in SEK would be a tenth of that).
+AUTHORITY_BY_CURRENCY = {
+    "EUR": (50_000, 250_000),
+    "USD": (50_000, 250_000),
+    "GBP": (40_000, 200_000),
+    "CHF": (50_000, 250_000),
+    "PLN": (200_000, 1_000_000),
+    "SEK": (500_000, 2_500_000),
+    "DKK": (400_000, 2_000_000),
+}
 
 
 def _seed() -> None:
@@ -765,12 +775,12 @@ def _seed() -> None:
             {
                 "role": "credit_manager",
                 "currency": currency,
-                "alone_max": Decimal(50000),
-                "jointly_max": Decimal(250000),
+                "alone_max": Decimal(alone),
+                "jointly_max": Decimal(jointly),
                 "updated_at": now,
                 "version": 1,
             }
-            for currency in AUTHORITY_CURRENCIES
+            for currency, (alone, jointly) in AUTHORITY_BY_CURRENCY.items()
         ],
     )
     if op.get_bind().dialect.name == "postgresql":
