@@ -2,7 +2,9 @@
 
 Customers opens as a tabbed area: the list stays in the first tab and each opened profile gets
 its own tab, so a collector can keep several customers open. Credit applications works the same
-way with applications. Layout is remembered.
+way with applications. Layout is remembered: the window, and every table and splitter with an
+objectName (widgets.layout_memory). Quitting asks first when an application has details not
+saved yet.
 
 Ctrl+N and Ctrl+W mean New customer and Close tab, except in the areas that have their own
 (a new application or order; closing an application's tab): there the window leaves the keys to
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from o2c_desktop import __version__
-from o2c_desktop.config import config_dir
 from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
@@ -53,13 +54,15 @@ from o2c_desktop.ui.screens.dashboard import DashboardScreen
 from o2c_desktop.ui.screens.disputes_screen import DisputesScreen
 from o2c_desktop.ui.screens.dunning_screen import DunningScreen
 from o2c_desktop.ui.screens.invoices import InvoicesScreen
+from o2c_desktop.ui.widgets.layout_memory import (
+    keep_own_layout,
+    restore_layouts,
+    save_layouts,
+    window_settings,
+)
 
 BENCH_ENV = "O2C_BENCH_EXIT_AFTER_PAINT"
-
-
-def window_settings() -> QSettings:
-    """Window layout lives beside the settings file (an INI), not in the registry/dconf."""
-    return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+ASSIGN_KEYS = "Ctrl+Shift+A"
 
 
 def _scrolled(widget: QWidget) -> QScrollArea:
@@ -139,6 +142,7 @@ class MainWindow(QMainWindow):
 
         self.customer_list.open_customer.connect(self.open_customer)
         self.customer_list.new_customer.connect(self.new_customer)
+        keep_own_layout(self.customer_list.view)  # saved below with its sort order
         self.resize(1400, 850)
         self.restore_layout()
         if os.environ.get(BENCH_ENV):
@@ -196,11 +200,11 @@ class MainWindow(QMainWindow):
         action(customers_menu, "&Find…", self.find_customer, QKeySequence.StandardKey.Find)
         action(customers_menu, "&Refresh", self.refresh, QKeySequence.StandardKey.Refresh)
         action(customers_menu, "E&xport list…", self.customer_list.export, "Ctrl+Shift+E")
-        action(
+        self.assign_action = action(
             customers_menu,
             "&Assign collector…",
             self.assign_collector,
-            "Ctrl+Shift+A",
+            ASSIGN_KEYS,
             self.ctx.actor.may(Permission.ASSIGN_COLLECTOR),
         )
         self.close_action = action(
@@ -230,14 +234,15 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(self.stack.indexOf(widget))
 
     def _area_keys(self) -> None:
-        """Leave Ctrl+N and Ctrl+W to an area that has its own (two shortcuts for one key
-        would make Qt run neither)."""
+        """Leave Ctrl+N and Ctrl+W (and Ctrl+Shift+A: Approve) to an area that has its own
+        (two shortcuts for one key would make Qt run neither)."""
         own = self.stack.currentWidget() in (self.credit_applications, self.credit_holds)
         self.new_action.setShortcut(QKeySequence() if own else QKeySequence.StandardKey.New)
-        own_close = self.stack.currentWidget() is self.credit_applications
+        applications = self.stack.currentWidget() is self.credit_applications
         self.close_action.setShortcut(
-            QKeySequence() if own_close else QKeySequence.StandardKey.Close
+            QKeySequence() if applications else QKeySequence.StandardKey.Close
         )
+        self.assign_action.setShortcut(QKeySequence("" if applications else ASSIGN_KEYS))
 
     # -- customers ---------------------------------------------------------------------------
     def show_customers(self) -> None:
@@ -251,6 +256,7 @@ class MainWindow(QMainWindow):
                 self.customer_tabs.setCurrentIndex(index)
                 return widget
         profile = CustomerProfile(self.ctx, customer_id)
+        restore_layouts(profile)
         index = self.customer_tabs.addTab(profile, "Loading…")
         profile.title_changed.connect(lambda title, p=profile: self._retitle(p, title))
         profile.closed.connect(lambda p=profile: self._close_widget(p))
@@ -271,6 +277,7 @@ class MainWindow(QMainWindow):
     def close_tab(self, index: int) -> None:
         if index > 0:
             widget = self.customer_tabs.widget(index)
+            save_layouts(widget)
             self.customer_tabs.removeTab(index)
             widget.deleteLater()
 
@@ -369,6 +376,7 @@ class MainWindow(QMainWindow):
         header = settings.value("customers/header")
         if header is not None:
             self.customer_list.view.horizontalHeader().restoreState(header)
+        restore_layouts(self, settings)
 
     def save_layout(self) -> None:
         settings = window_settings()
@@ -378,9 +386,12 @@ class MainWindow(QMainWindow):
         settings.setValue(
             "customers/header", self.customer_list.view.horizontalHeader().saveState()
         )
-        settings.sync()
+        save_layouts(self, settings)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.credit_applications.may_close():
+            event.ignore()
+            return
         self.save_layout()
         self.collections.release_claim()
         self.collections.save_layout()

@@ -23,6 +23,7 @@ from o2c_desktop.ui.screens.application_editor import CHECKLIST, DECISION, Appli
 from o2c_desktop.ui.screens.credit_applications_screen import CreditApplicationsScreen
 from tests.ui.test_credit_applications_gui import (
     WAIT,
+    application,
     northwind,
     pending_approval,
     person,
@@ -44,10 +45,7 @@ def open_editor(qtbot, ctx: UiContext, application_id: int) -> ApplicationEditor
 
 
 def test_send_to_approval_names_the_items_still_pending(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     view = apps.submit(ctx.db, ctx.actor, view.id, view.version)
     view = apps.start_verification(ctx.db, ctx.actor, view.id, view.version)
     editor = open_editor(qtbot, ctx, view.id)
@@ -55,22 +53,24 @@ def test_send_to_approval_names_the_items_still_pending(ctx: UiContext, qtbot) -
     required = [i.label for i in editor.checklist.items if i.required]
     assert required and "Still needed before approval" in editor.checklist.summary.text()
 
-    editor.approval_button.click()
+    # The button is off, its tooltip names the items still needed.
+    assert not editor.approval_button.isEnabled()
+    tip = editor.approval_button.toolTip()
+    assert tip.startswith("Still needed before approval:")
+    assert all(f"• {label}" in tip for label in required)
+    # Should the service still refuse (another user's change meanwhile), the banner says why.
+    editor._step(apps.send_to_approval)
     qtbot.waitUntil(lambda: editor.banner.isVisible(), timeout=WAIT)
     text = editor.banner.text()
     assert text.startswith("Not sent to approval: the checklist is not complete.")
     for label in required:
         assert f"• {label}: required, neither verified nor waived" in text
     assert state_of(editor) == "in_verification"
-    assert editor.approval_button.isEnabled()  # once the items are done, try again
 
 
 def test_decision_dialog_checks_before_sending(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
     manager = person(ctx, "maria", Role.CREDIT_MANAGER)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     view = pending_approval(ctx, view.id, ctx.actor)
     dialog = DecisionDialog(manager, view, "conditional", [("NET30", "Net 30 days")])
     qtbot.addWidget(dialog)
@@ -106,12 +106,9 @@ def test_above_own_authority_waits_for_a_second_approver(  # type: ignore[no-unt
 ) -> None:  # type: ignore[no-untyped-def]
     """Managers may grant 50,000 alone and 250,000 with a second approver: 120,000 is stored,
     said to await a second approver, and a second manager confirms it with Confirm."""
-    cid = northwind(ctx)
     first = person(ctx, "maria", Role.CREDIT_MANAGER)
     second = person(ctx, "mark", Role.CREDIT_MANAGER)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "120000"}
-    )
+    view = application(ctx, "120000")
     view = pending_approval(ctx, view.id, ctx.actor)
     editor = open_editor(qtbot, first, view.id)
     editor.tabs.setCurrentIndex(DECISION)
@@ -159,10 +156,7 @@ def test_above_own_authority_waits_for_a_second_approver(  # type: ignore[no-unt
 def test_references_and_a_waiver_through_their_dialogs(
     ctx: UiContext, qtbot, qtmodeltester
 ) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     editor = open_editor(qtbot, ctx, view.id)
     tab = editor.references
 
@@ -210,10 +204,7 @@ def test_references_and_a_waiver_through_their_dialogs(
 def test_details_problems_under_fields_and_a_conflict_keeps_the_input(
     ctx: UiContext, qtbot
 ) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     editor = open_editor(qtbot, ctx, view.id)
     details = editor.details
     details.inputs["requested_limit"].setText("-5")
@@ -240,20 +231,15 @@ def test_details_problems_under_fields_and_a_conflict_keeps_the_input(
 
 
 def test_score_now_shows_each_factor(ctx: UiContext, qtbot, qtmodeltester) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
-    view = apps.create_application(
-        ctx.db,
-        ctx.actor,
-        {
-            "customer_id": cid,
-            "requested_limit": "60000",
-            "net_worth": "300000",
-            "current_assets": "250000",
-            "current_liabilities": "120000",
-            "total_liabilities": "400000",
-            "years_in_business": "12",
-            "bureau_score": "710",
-        },
+    view = application(
+        ctx,
+        "60000",
+        net_worth="300000",
+        current_assets="250000",
+        current_liabilities="120000",
+        total_liabilities="400000",
+        years_in_business="12",
+        bureau_score="710",
     )
     editor = open_editor(qtbot, ctx, view.id)
     tab = editor.scorecard
@@ -278,17 +264,16 @@ def test_score_now_shows_each_factor(ctx: UiContext, qtbot, qtmodeltester) -> No
 
 
 def test_withdraw_and_assign(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
     clerk = person(ctx, "clara", Role.CREDIT_CLERK)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     editor = open_editor(qtbot, ctx, view.id)
 
     def assign(dialog: AssignDialog) -> None:
         qtbot.waitUntil(lambda: dialog.loaded, timeout=WAIT)
         names = [dialog.user.itemText(i) for i in range(dialog.user.count())]
-        assert names[0] == "Nobody (unassigned)" and "Clara" in names
+        # With the username: two people may share a display name; the user is "me".
+        assert names[0] == "Nobody (unassigned)" and "Clara (clara)" in names
+        assert f"{ctx.actor.display_name} ({ctx.actor.username}, me)" in names
         dialog.user.setCurrentIndex(dialog.user.findData(clerk.actor.user_id))
         save(dialog)
 
@@ -346,10 +331,7 @@ def test_new_application_for_a_new_customer_or_a_number_typed(ctx: UiContext, qt
 
 
 def test_reject_an_item_and_remove_its_document(ctx: UiContext, qtbot, tmp_path, boxes) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
-    view = apps.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "9000"}
-    )
+    view = application(ctx, "9000")
     item = next(i for i in checklists.list_items(ctx.db, ctx.actor, view.id) if i.required)
     scan = tmp_path / "blurry.png"
     scan.write_bytes(b"\x89PNG not really")

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
 from o2c_desktop.models import Role
-from o2c_desktop.services import credit_applications, credit_decisions
+from o2c_desktop.services import credit_decisions
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.main_window import MainWindow
 from o2c_desktop.ui.screens.application_editor import ApplicationEditor
@@ -18,6 +18,7 @@ from o2c_desktop.ui.screens.customer_profile import CustomerProfile
 from tests.ui.test_credit_applications_gui import (
     WAIT,
     activate,
+    application,
     northwind,
     pending_approval,
     person,
@@ -68,11 +69,8 @@ def test_credit_areas_and_new_application_keys(ctx: UiContext, qtbot) -> None:  
 
 
 def test_profile_shows_a_temporary_limit_next_to_the_limit(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    cid = northwind(ctx)
     manager = person(ctx, "maria", Role.CREDIT_MANAGER)
-    view = credit_applications.create_application(
-        ctx.db, ctx.actor, {"customer_id": cid, "requested_limit": "45000"}
-    )
+    view = application(ctx, "45000")
     view = pending_approval(ctx, view.id, ctx.actor)
     until = date.today() + timedelta(days=60)
     credit_decisions.decide(
@@ -88,7 +86,7 @@ def test_profile_shows_a_temporary_limit_next_to_the_limit(ctx: UiContext, qtbot
             temporary_until=until,
         ),
     )
-    profile = CustomerProfile(ctx, cid)
+    profile = CustomerProfile(ctx, view.customer_id)
     qtbot.addWidget(profile)
     qtbot.waitUntil(lambda: profile.header.limit.text() == "€30,000.00", timeout=WAIT)
     assert not profile.header.temporary.isHidden()

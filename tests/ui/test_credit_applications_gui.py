@@ -45,6 +45,13 @@ def northwind(ctx: UiContext, limit: str = "20000") -> int:
     return detail.id
 
 
+def application(ctx: UiContext, limit: str, **values: Any) -> credit_applications.ApplicationView:
+    """An application for Northwind (created here) of `limit`, with any other `values`."""
+    return credit_applications.create_application(
+        ctx.db, ctx.actor, {"customer_id": northwind(ctx), "requested_limit": limit, **values}
+    )
+
+
 def activate(qtbot, widget: Any) -> None:  # type: ignore[no-untyped-def]
     """Shown and the active window: keyboard shortcuts only reach an active window."""
     widget.show()
@@ -219,8 +226,9 @@ def test_apply_verify_approve_and_see_the_new_limit(  # type: ignore[no-untyped-
 
 
 def test_the_preparer_cannot_approve_and_escape_cancels(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
-    """Four eyes: the manager who prepared and sent the application is told so, on the tab and
-    by the service's refusal in the decision dialog; nothing is decided."""
+    """Four eyes: the manager who prepared and sent the application is told so on the tab, its
+    decision buttons are off (the tooltip says why), and should the dialog be reached anyway the
+    service's refusal is shown in it; Escape cancels, nothing is decided."""
     cid = northwind(ctx)
     manager = person(ctx, "maria", Role.CREDIT_MANAGER)
     db, actor = manager.db, manager.actor
@@ -233,7 +241,11 @@ def test_the_preparer_cannot_approve_and_escape_cancels(ctx: UiContext, qtbot) -
     editor.show()
     qtbot.waitUntil(lambda: state_of(editor) == "pending_approval", timeout=WAIT)
     editor.tabs.setCurrentIndex(DECISION)
-    assert editor.decision.four_eyes.isVisible()
+    tab = editor.decision
+    assert tab.four_eyes.isVisible()
+    for button in (tab.approve_button, tab.conditional_button, tab.decline_button):
+        assert not button.isEnabled() and "four eyes" in button.toolTip()
+    assert tab.send_back_button.isEnabled()
 
     def try_to_approve(dialog: DecisionDialog) -> None:
         assert dialog.credit_limit.text() == "30000.00"  # not scored: the amount requested
@@ -244,7 +256,7 @@ def test_the_preparer_cannot_approve_and_escape_cancels(ctx: UiContext, qtbot) -
         assert "four eyes" in dialog.banner.text()
         qtbot.keyClick(dialog, Qt.Key.Key_Escape)
 
-    dialog = drive_modal(qtbot, editor.decision.approve_button.click, try_to_approve)
+    dialog = drive_modal(qtbot, lambda: tab.decide("approved"), try_to_approve)
     assert dialog.result() == QDialog.DialogCode.Rejected
     assert credit_applications.get_application(db, actor, view.id).state == "pending_approval"
 

@@ -13,19 +13,22 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDialogButtonBox, QMainWindow
+from PySide6.QtWidgets import QDialogButtonBox, QMainWindow, QSplitter
 
 from o2c_desktop.models import Role
 from o2c_desktop.models.credit import ORDER_HELD, ORDER_OPEN, ORDER_REJECTED
-from o2c_desktop.services import customers, orders
+from o2c_desktop.services import credit_authority, customers, orders
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.import_dialog import ImportDialog
 from o2c_desktop.ui.dialogs.order_decision import OrderDecisionDialog
 from o2c_desktop.ui.dialogs.order_entry import OrderEntryDialog
-from o2c_desktop.ui.screens.credit_holds_screen import CreditHoldsScreen
+from o2c_desktop.ui.main_window import MainWindow
+from o2c_desktop.ui.screens.credit_holds_screen import COLUMNS, CreditHoldsScreen
 from tests.conftest import add_user
 from tests.ui.conftest import Boxes
+from tests.ui.test_credit_applications_gui import activate
+from tests.ui.test_credit_settings_gui import mnemonic_clashes
 from tests.ui.test_ledger_tab import drive_modal
 
 WAIT = 15_000
@@ -58,6 +61,10 @@ def open_screen(ctx: UiContext, qtbot, rows: int) -> CreditHoldsScreen:  # type:
     return screen
 
 
+def column(key: str) -> int:
+    return next(n for n, c in enumerate(COLUMNS) if c.key == key)
+
+
 def numbers(screen: CreditHoldsScreen) -> list[str]:
     return [row.number for row in screen.model.rows]
 
@@ -88,9 +95,12 @@ def test_an_order_over_the_limit_is_held_and_queued_with_its_reasons(  # type: i
     qtbot.waitUntil(lambda: numbers(screen) == ["SO-77"], timeout=WAIT)
     row = screen.model.rows[0]
     assert row.amount == Decimal("1500.25") and row.status == ORDER_HELD
-    reasons_cell = screen.model.index(0, 7)
-    assert "customer on hold" in reasons_cell.data() and OVER in reasons_cell.data()
-    amount_cell = screen.model.index(0, 4)
+    reasons_cell = screen.model.index(0, column("reasons"))
+    # Each reason's first words, so that every reason fits the column; the tooltip has them whole.
+    assert reasons_cell.data() == f"customer on hold; {OVER}"
+    assert "cheque bounced" in reasons_cell.data(Qt.ItemDataRole.ToolTipRole)
+    assert "over limit" in reasons_cell.data(Qt.ItemDataRole.ToolTipRole)
+    amount_cell = screen.model.index(0, column("amount"))
     assert amount_cell.data(Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
     screen.view.selectRow(0)
     assert OVER in screen.detail.labels["reasons"].text()
@@ -131,7 +141,8 @@ def test_a_manager_releases_with_a_reason(any_ctx: UiContext, qtbot, boxes: Boxe
     maria = as_user(any_ctx, "maria", Role.CREDIT_MANAGER)  # alone up to 50,000 EUR (seeded)
     screen = open_screen(maria, qtbot, 1)
     screen.view.selectRow(0)
-    assert screen.release_button.isEnabled()
+    qtbot.waitUntil(screen.release_button.isEnabled, timeout=WAIT)
+    assert "Within your authority" in screen.detail.labels["release"].text()
     changed: list[int] = []
     maria.signals.customer_changed.connect(changed.append)
 
@@ -155,29 +166,95 @@ def test_a_manager_releases_with_a_reason(any_ctx: UiContext, qtbot, boxes: Boxe
     assert not screen.release_button.isEnabled()  # an open order has nothing to release
 
 
-def test_a_clerk_is_refused_with_the_authority_message_and_keeps_the_reason(  # type: ignore[no-untyped-def]
+def test_release_is_disabled_above_the_users_authority_alone(  # type: ignore[no-untyped-def]
     any_ctx: UiContext, qtbot, boxes: Boxes
 ) -> None:
     cid = customer(any_ctx, limit="1000")
     order = held_order(any_ctx, cid, "SO-2", "1200")
     clara = as_user(any_ctx, "clara", Role.CREDIT_CLERK)  # may release, but has no authority
     screen = open_screen(clara, qtbot, 1)
+    screen.view.setFocus()
     screen.view.selectRow(0)
-    seen: list[str] = []
+    qtbot.waitUntil(lambda: screen.detail.check is not None, timeout=WAIT)
+    assert not screen.release_button.isEnabled() and screen.reject_button.isEnabled()
+    tip = screen.release_button.toolTip()
+    assert "Above your authority" in tip and "€1,200.00" in tip
+    assert "€0.00 alone (no authority row)" in tip and "second approver" not in tip
+    assert screen.detail.labels["release"].text() == tip
+    qtbot.keyClick(screen.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert screen.release_selected() is None  # Ctrl+R does what the button would: nothing
 
-    def try_release(dialog: Any) -> None:
-        qtbot.keyClicks(dialog.reason, "Sales director asked")
-        save(dialog)
-        qtbot.waitUntil(lambda: dialog.banner.isVisible(), timeout=WAIT)
-        seen.append(dialog.banner.text())
-        assert dialog.reason.text() == "Sales director asked"  # kept, to hand on or cancel
-        assert dialog.isVisible()
-        dialog.reject()
-
-    drive_modal(qtbot, screen.release_selected, try_release)
-    assert "Not released" in seen[0] and "Clara may not release order SO-2" in seen[0]
-    assert "EUR 1,200.00" in seen[0] and "no authority row" in seen[0]
+    # The dialog, were it opened, says the same and offers no Save (Ctrl+Enter neither).
+    dialog = OrderDecisionDialog(clara, order, "release")
+    qtbot.addWidget(dialog)
+    activate(qtbot, dialog)
+    qtbot.waitUntil(lambda: dialog.check is not None, timeout=WAIT)
+    saving = dialog.buttons.button(QDialogButtonBox.StandardButton.Save)
+    assert not saving.isEnabled() and saving.toolTip() == tip
+    qtbot.keyClicks(dialog.reason, "Sales director asked")
+    qtbot.keyClick(dialog.reason, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    workers.wait_for_all()
+    assert dialog.isVisible() and not dialog.banner.isVisible()
     assert orders.get_order(any_ctx.db, any_ctx.actor, order.id).status == ORDER_HELD
+
+
+def test_a_refusal_after_the_authority_changed_keeps_the_reason(  # type: ignore[no-untyped-def]
+    any_ctx: UiContext, qtbot, boxes: Boxes
+) -> None:
+    cid = customer(any_ctx, limit="1000")
+    order = held_order(any_ctx, cid, "SO-2", "1200")
+    maria = as_user(any_ctx, "maria", Role.CREDIT_MANAGER)
+    dialog = OrderDecisionDialog(maria, order, "release")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.check is not None and dialog.check.allowed, timeout=WAIT)
+    assert "Within your authority" in dialog.authority.text()
+    assert "second approver" not in dialog.authority.text()  # not for releasing orders
+    # Meanwhile an administrator lowers the managers' authority below the exposure after it.
+    row = next(
+        r
+        for r in credit_authority.list_authorities(any_ctx.db, any_ctx.actor)
+        if r.role == Role.CREDIT_MANAGER.value and r.currency == "EUR"
+    )
+    values = {"role": row.role, "currency": "EUR", "alone_max": "100", "jointly_max": "100"}
+    credit_authority.save_authority(any_ctx.db, any_ctx.actor, row.id, row.version, values)
+    qtbot.keyClicks(dialog.reason, "Sales director asked")
+    save(dialog)
+    qtbot.waitUntil(dialog.banner.isVisible, timeout=WAIT)
+    text = dialog.banner.text()
+    assert "Not released" in text and "Maria may not release order SO-2" in text
+    assert "EUR 1,200.00" in text and "EUR 100.00 alone" in text
+    assert dialog.reason.text() == "Sales director asked" and dialog.isVisible()  # kept
+    assert orders.get_order(any_ctx.db, any_ctx.actor, order.id).status == ORDER_HELD
+
+
+def test_ctrl_enter_in_the_reason_saves(ctx: UiContext, qtbot, boxes: Boxes) -> None:  # type: ignore[no-untyped-def]
+    cid = customer(ctx, limit="100")
+    order = held_order(ctx, cid, "SO-8", "500")
+    dialog = OrderDecisionDialog(ctx, order, "reject")
+    qtbot.addWidget(dialog)
+    activate(qtbot, dialog)  # a shortcut reaches the active window only
+    qtbot.keyClicks(dialog.reason, "Customer cancelled")
+    qtbot.keyClick(dialog.reason, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: dialog.result_value is not None, timeout=WAIT)
+    assert orders.get_order(ctx.db, ctx.actor, order.id).status == ORDER_REJECTED
+
+
+def test_the_panel_follows_a_change_of_the_customer(ctx: UiContext, qtbot, boxes: Boxes) -> None:  # type: ignore[no-untyped-def]
+    cid = customer(ctx, limit="1000")
+    held_order(ctx, cid, "SO-9", "4000")
+    other = customer(ctx, "C-2", limit="10")
+    screen = open_screen(ctx, qtbot, 1)
+    screen.view.selectRow(0)
+    credit = screen.detail.labels["credit"]
+    qtbot.waitUntil(lambda: "Limit €1,000.00" in credit.text(), timeout=WAIT)
+    detail = customers.get_customer(ctx.db, ctx.actor, cid)
+    customers.update_customer(ctx.db, ctx.actor, cid, detail.version, {"credit_limit": "5000"})
+    ctx.signals.customer_changed.emit(other)  # someone else's: nothing to read again
+    workers.wait_for_all()
+    assert "Limit €1,000.00" in credit.text()
+    ctx.signals.customer_changed.emit(cid)  # e.g. a credit decision gave a new limit
+    qtbot.waitUntil(lambda: "Limit €5,000.00" in credit.text(), timeout=WAIT)
 
 
 def test_reject_with_ctrl_j_and_a_required_reason(ctx: UiContext, qtbot, boxes: Boxes) -> None:  # type: ignore[no-untyped-def]
@@ -278,7 +355,7 @@ def test_model_and_export(ctx: UiContext, qtbot, qtmodeltester, boxes: Boxes, tm
     held_order(ctx, cid, "SO-6", "0.01")
     screen = open_screen(ctx, qtbot, 2)
     qtmodeltester.check(screen.model)
-    screen.view.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # by amount
+    screen.view.sortByColumn(column("amount"), Qt.SortOrder.DescendingOrder)
     assert numbers(screen) == ["SO-5", "SO-6"]
     qtbot.keyClicks(screen.search, "SO-6")
     qtbot.waitUntil(lambda: not screen.loading and numbers(screen) == ["SO-6"], timeout=WAIT)
@@ -295,3 +372,52 @@ def test_model_and_export(ctx: UiContext, qtbot, qtmodeltester, boxes: Boxes, tm
         ("SO-5", "1234.56", "EUR"),
         ("SO-6", "0.01", "EUR"),
     ]
+
+
+def test_alt_letters_are_unique_in_the_window_and_alt_l_releases(  # type: ignore[no-untyped-def]
+    ctx: UiContext, qtbot, boxes: Boxes
+) -> None:
+    cid = customer(ctx, limit="1000")
+    held_order(ctx, cid, "SO-10", "4000")
+    maria = as_user(ctx, "maria", Role.CREDIT_MANAGER)
+    window = MainWindow(maria)
+    qtbot.addWidget(window)
+    window.resize(1400, 850)
+    activate(qtbot, window)
+    screen = window.credit_holds
+    window.show_area(screen)
+    qtbot.waitUntil(lambda: not screen.loading and numbers(screen) == ["SO-10"], timeout=WAIT)
+    screen.view.setFocus()
+    screen.view.selectRow(0)
+    qtbot.waitUntil(screen.release_button.isEnabled, timeout=WAIT)
+    reasons = column("reasons")  # in view whole, beside the selected order's panel
+    left = screen.view.columnViewportPosition(reasons)
+    assert left >= 0 and left + screen.view.columnWidth(reasons) <= screen.view.viewport().width()
+    # An Alt+letter used twice only moves the focus between its owners (C&redit, &Release…).
+    assert mnemonic_clashes(window) == {}
+
+    def release(dialog: Any) -> None:
+        assert isinstance(dialog, OrderDecisionDialog) and dialog.action == "release"
+        dialog.reject()
+
+    def alt_l() -> None:
+        qtbot.keyClick(screen.view, Qt.Key.Key_L, Qt.KeyboardModifier.AltModifier)
+        qtbot.wait(400)  # the button is pressed with its short animation, then the dialog runs
+
+    drive_modal(qtbot, alt_l, release)
+
+
+def test_layout_names_and_the_currency_hint_shown_whole(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    screen = CreditHoldsScreen(ctx)
+    qtbot.addWidget(screen)
+    # Stable names: the window keeps each named table's columns and splitter between starts.
+    assert screen.view.objectName() == "orderTable"
+    assert screen.findChild(QSplitter, "holdsSplitter") is not None
+    qtbot.waitUntil(lambda: not screen.loading, timeout=WAIT)
+
+    dialog = OrderEntryDialog(ctx)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    currency = dialog.currency
+    hint = currency.fontMetrics().horizontalAdvance(currency.placeholderText())
+    assert currency.placeholderText() == "the customer's" and currency.width() >= hint + 10

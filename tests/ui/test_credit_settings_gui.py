@@ -6,10 +6,20 @@ the input kept; credit staff see the tabs read-only and collectors do not see th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QMenuBar,
+    QSplitter,
+    QTabBar,
+    QWidget,
+)
 
 from o2c_desktop.models import Role
 from o2c_desktop.services import checklists, credit_authority, credit_policy, scorecards
@@ -44,6 +54,29 @@ def dialog(any_ctx: UiContext, qtbot) -> Iterator[SettingsDialog]:  # type: igno
 
 def cell(table, row: int, column: int, text: str) -> None:  # type: ignore[no-untyped-def]
     table.item(row, column).setText(text)
+
+
+def mnemonic_clashes(root: QWidget) -> dict[str, list[str]]:
+    """The Alt+letters that more than one visible button, tab or menu title under `root` uses
+    (Qt then only moves the focus between them), with the texts that use each."""
+    found: dict[str, list[str]] = {}
+
+    def add(text: str) -> None:
+        match = re.search(r"&(\w)", text.replace("&&", ""))
+        if match:
+            found.setdefault(match.group(1).lower(), []).append(text)
+
+    for button in root.findChildren(QAbstractButton):
+        if button.isVisible():
+            add(button.text())
+    for bar in root.findChildren(QTabBar):
+        if bar.isVisible():
+            for index in range(bar.count()):
+                add(bar.tabText(index))
+    for menus in root.findChildren(QMenuBar):
+        for action in menus.actions():
+            add(action.text())
+    return {letter: texts for letter, texts in found.items() if len(texts) > 1}
 
 
 def test_a_template_item_change_and_a_new_item_are_saved(  # type: ignore[no-untyped-def]
@@ -123,7 +156,8 @@ def test_saving_the_scorecard_makes_the_next_version(  # type: ignore[no-untyped
     # The old version is shown read-only; it can be the start of a new one.
     tab.view.selectRow(1)
     assert tab.current.version_no == 1 and not tab.save_button.isEnabled()
-    assert not tab.factors.isEnabled() and tab.copy_button.isEnabled()
+    assert_read_only_but_readable(tab, qtbot)
+    assert tab.copy_button.isEnabled()
     tab.copy_button.click()
     assert tab.save_button.isEnabled() and "version 3" in tab.status.text()
 
@@ -278,3 +312,80 @@ def test_a_factor_dropped_and_added_back(ctx: UiContext, qtbot) -> None:  # type
         12,
     )
     assert factor["bands"][-1] == {"below": None, "points": 0}
+
+
+def assert_read_only_but_readable(tab: ScorecardTab, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Every factor can be selected to see its bands; nothing can be typed into a table."""
+    table = tab.factors.table
+    assert table.isEnabled() and tab.band_table.table.isEnabled()
+    assert table.editTriggers() == QAbstractItemView.EditTrigger.NoEditTriggers
+    assert not tab.factors.remove_button.isEnabled() and not tab.add_factor_button.isEnabled()
+    bureau = tab._factor_keys().index("bureau_score")
+    table.setFocus()
+    table.setCurrentCell(bureau, 2)
+    assert tab.band_caption.text().startswith("Bureau score:")
+    assert tab.band_table.table.item(0, 0).text() == "400"
+    weight = table.item(bureau, 2).text()
+    qtbot.keyClicks(table, "9")
+    assert table.state() != QAbstractItemView.State.EditingState
+    assert table.item(bureau, 2).text() == weight and not tab.dirty
+    assert tab.limit["cap"].isEnabled() and tab.limit["cap"].isReadOnly()
+
+
+def test_credit_staff_read_every_factors_bands(any_ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    maria = add_user(any_ctx.db, any_ctx.actor, "maria", Role.CREDIT_MANAGER)
+    tab = ScorecardTab(UiContext(any_ctx.db, maria, AppSignals()))
+    qtbot.addWidget(tab)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.loaded and tab.current is not None, timeout=WAIT)
+    assert not tab.save_button.isEnabled()
+    assert_read_only_but_readable(tab, qtbot)
+    templates = ChecklistTemplatesTab(UiContext(any_ctx.db, maria, AppSignals()))
+    qtbot.addWidget(templates)
+    templates.show()
+    qtbot.waitUntil(lambda: templates.loaded and templates.current is not None, timeout=WAIT)
+    items = templates.item_table.table
+    assert items.isEnabled() and not templates.item_table.up_button.isEnabled()
+    required = items.item(0, 2)  # a check box a click must not change
+    assert not required.flags() & Qt.ItemFlag.ItemIsUserCheckable
+    assert templates.name.isReadOnly() and not templates.dirty
+
+
+def test_alt_letters_of_the_credit_tabs_are_their_own(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    settings = SettingsDialog("sqlite:///unused.sqlite3", ctx=ctx)
+    qtbot.addWidget(settings)
+    settings.show()
+    assert settings.levels is not None  # every tab there is, the collections ones too
+    for tab in (
+        settings.database_tab,
+        settings.letterhead,
+        settings.mail,
+        settings.templates,
+        settings.scorecard,
+        settings.authorities,
+        settings.policy,
+    ):
+        settings.tabs.setCurrentWidget(tab)
+        assert mnemonic_clashes(settings) == {}, settings.tabs.tabText(settings.tabs.indexOf(tab))
+    qtbot.waitUntil(lambda: settings.templates.loaded, timeout=WAIT)
+
+
+def test_what_a_template_applies_to_fits_the_list(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    settings = SettingsDialog("sqlite:///unused.sqlite3", ctx=ctx)
+    qtbot.addWidget(settings)
+    settings.show()
+    tab = settings.templates
+    settings.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: tab.loaded and tab.current is not None, timeout=WAIT)
+    applies = {tab.model.index(n, 1).data(): tab.model.index(n, 2) for n in range(2)}
+    assert applies["Large exposure"].data() == "from 250,000.00"
+    assert applies["Standard"].data() == "any application"
+    tooltip = applies["Large exposure"].data(Qt.ItemDataRole.ToolTipRole)
+    assert tooltip == "any segment · any currency · from 250,000.00"
+    header, view = tab.view.horizontalHeader(), tab.view
+    needed = sum(
+        max(view.sizeHintForColumn(c), header.sectionSizeHint(c)) for c in range(header.count())
+    )
+    assert needed <= view.viewport().width()  # every column whole, without scrolling
+    assert tab.view.objectName() == "templateList"
+    assert tab.findChild(QSplitter, "templateListSplitter") is not None

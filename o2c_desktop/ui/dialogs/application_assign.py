@@ -1,18 +1,19 @@
-"""Give an application to a colleague (or to nobody): it then shows in their "My queue"."""
+"""Give an application to a colleague (or to nobody): it then shows in their "My queue". Each
+person is offered with their username, as two may share a display name."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QComboBox, QFormLayout
+from PySide6.QtWidgets import QFormLayout
 
 from o2c_desktop.errors import O2CError
 from o2c_desktop.models import Role
-from o2c_desktop.services import credit_applications, users
-from o2c_desktop.ui import workers
+from o2c_desktop.services import credit_applications
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import with_error
 from o2c_desktop.ui.dialogs.ledger_actions import ActionDialog
+from o2c_desktop.ui.widgets.user_choice import UserChoice
 
 # Who works applications: collectors do not, so they are not offered.
 CREDIT_ROLES = frozenset({Role.CREDIT_CLERK, Role.CREDIT_MANAGER, Role.ADMINISTRATOR})
@@ -28,33 +29,16 @@ class AssignDialog(ActionDialog):
         self.application = application
         self.setWindowTitle(f"Assign {application.number} · {application.applicant_name}")
         self.setMinimumWidth(420)
-        self.user = QComboBox(objectName="assignUser")
-        self.user.addItem("Loading users…", None)
-        self.user.setEnabled(False)
-        self.loaded = False
+        self.user = UserChoice(ctx, application.assigned_to_id, CREDIT_ROLES)
+        self.user.setObjectName("assignUser")
+        self.user.failed.connect(self._not_listed)
         form = QFormLayout()
         form.addRow("Assign to", with_error(self.user, self.errors["assigned_to"]))
         self.finish_layout(form)
-        workers.submit(
-            users.list_users,
-            ctx.db,
-            ctx.actor,
-            owner=self,
-            on_done=self._fill,
-            on_failed=self._not_listed,
-        )
 
-    def _fill(self, rows: list[users.UserRow]) -> None:
-        self.user.clear()
-        self.user.addItem("Nobody (unassigned)", None)
-        for user in rows:
-            if user.active and user.roles & CREDIT_ROLES:
-                me = " (me)" if user.id == self.ctx.actor.user_id else ""
-                self.user.addItem(f"{user.display_name}{me}", user.id)
-        self.user.setCurrentIndex(max(self.user.findData(self.application.assigned_to_id), 0))
-        self.user.setEnabled(True)
-        self.user.setFocus()
-        self.loaded = True
+    @property
+    def loaded(self) -> bool:
+        return self.user.loaded
 
     def _not_listed(self, error: O2CError) -> None:
         self.banner.setText(f"Cannot list the users: {error}")

@@ -1,6 +1,7 @@
 """Ask for a reason, then run the action that needs it: withdraw an application, return it to
 verification, send it back, reject or waive a checklist item. The reason goes into the audit
-trail, so it is required unless the action says otherwise; a refusal stays in the dialog."""
+trail, so it is required unless the action says otherwise; a refusal stays in the dialog.
+Ctrl+Enter in the reason saves (Enter is a new line there), Escape cancels."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QPlainTextEdit
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import set_error, with_error
 from o2c_desktop.ui.dialogs.ledger_actions import ActionDialog
+from o2c_desktop.ui.widgets.keys import ctrl_enter_saves
 
 
 class ReasonDialog(ActionDialog):
@@ -35,6 +37,8 @@ class ReasonDialog(ActionDialog):
         self.reason = QPlainTextEdit(objectName="reasonText")
         self.reason.setTabChangesFocus(True)  # Tab to the buttons, Enter (in them) to save
         self.reason.setMaximumHeight(110)
+        self.reason.setPlaceholderText("Ctrl+Enter saves")
+        ctrl_enter_saves(self.reason, self)
         explanation = QLabel(prompt)
         explanation.setWordWrap(True)
         form = QFormLayout()

@@ -25,23 +25,20 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QPushButton,
     QRadioButton,
     QWidget,
 )
 
-from o2c_desktop.errors import O2CError
 from o2c_desktop.models.users import Role
 from o2c_desktop.money import known_currencies
 from o2c_desktop.services import credit_authority, users
-from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import error_label, with_error
 from o2c_desktop.ui.dialogs.strategy_editor import fmt
 from o2c_desktop.ui.models.columns import Column
-from o2c_desktop.ui.widgets.list_editor import ListEditorTab, normalise
-from o2c_desktop.ui.widgets.messages import confirm
+from o2c_desktop.ui.widgets.list_editor import normalise
+from o2c_desktop.ui.widgets.records_tab import CreditSettingsTab
 
 FIELDS = ("role", "user_id", "currency", "alone_max", "jointly_max")
 ALIASES = {"username": "user_id", "user": "user_id"}
@@ -77,24 +74,17 @@ COLUMNS = (
 )
 
 
-class ApprovalAuthoritiesTab(ListEditorTab):
+class ApprovalAuthoritiesTab(CreditSettingsTab):
     """The authority rows and the editor of the selected one."""
 
     source = "Approval authority"
+    noun, plural = "row", "approval authorities"
 
     def __init__(self, ctx: UiContext, parent: Any = None):
-        editable = ctx.actor.may(Permission.MANAGE_CREDIT_POLICY)
-        super().__init__(ctx, editable, COLUMNS, ("authorityList", "authorityStatus"), parent)
-        self.rows: list[Any] = []
-        self.is_new = False
-
-        self.new_button = QPushButton("&New row")
-        self.delete_button = QPushButton("&Delete row")
-        self.save_button = QPushButton("&Save row")
-        for button in (self.new_button, self.delete_button, self.save_button):
-            button.setAutoDefault(False)
-            if not self.editable:
-                button.setToolTip(refusal(ctx.actor, Permission.MANAGE_CREDIT_POLICY))
+        super().__init__(ctx, COLUMNS, ("authorityList", "authorityStatus"), parent)
+        self.new_button, self.delete_button, self.save_button = self.buttons(
+            "&New row", "&Delete row", "Sa&ve row"
+        )
         self.by_role = QRadioButton("Everyone with the role", objectName="authorityByRole")
         self.by_user = QRadioButton("One user", objectName="authorityByUser")
         self.by_role.setChecked(True)
@@ -145,15 +135,14 @@ class ApprovalAuthoritiesTab(ListEditorTab):
         form.addRow(note)
         self.arrange((self.new_button, self.delete_button), form, self.save_button, (520, 480))
 
-        for signal in (
+        self.watch(
             self.by_role.toggled,
             self.role.currentIndexChanged,
             self.user.currentIndexChanged,
             self.currency.textEdited,
             self.alone.textEdited,
             self.jointly.textEdited,
-        ):
-            signal.connect(lambda *_a: self._changed())
+        )
         self.new_button.clicked.connect(self.new_row)
         self.delete_button.clicked.connect(self.delete_row)
         self._enable()
@@ -183,35 +172,9 @@ class ApprovalAuthoritiesTab(ListEditorTab):
             self.user.setCurrentIndex(max(self.user.findData(self.current.user_id), 0))
         self._filling = filling
 
-    def load(self, select_id: int | None = None) -> None:
-        workers.submit(
-            self.fetch_rows,
-            owner=self,
-            on_done=lambda rows: self._loaded(rows, select_id),
-            on_failed=lambda e: self._show_banner(f"Cannot load the approval authorities: {e}"),
-        )
-
-    def _loaded(self, rows: list[Any], select_id: int | None) -> None:
-        self.rows = list(rows)
-        self.show_rows(self.rows)
-        self.loaded = True
-        if not self.rows:
-            self.current, self.is_new = None, False
-            self._enable()
-            return
-        row = next((i for i, r in enumerate(self.rows) if r.id == select_id), 0)
-        self._select_row(row)
-        self.fill(self.rows[row])
-
-    def _picked(self, row: int, previous: int) -> None:
-        if not 0 <= row < len(self.rows):
-            return
-        if self.rows[row] is self.current and not self.is_new:
-            return
-        if self.dirty and not confirm(self, "Discard your changes to this row?"):
-            self._select_row(previous)
-            return
-        self.fill(self.rows[row])
+    @property
+    def rows(self) -> list[Any]:
+        return self.records
 
     # -- the form --------------------------------------------------------------------------
     def fill(self, row: Any) -> None:
@@ -233,8 +196,9 @@ class ApprovalAuthoritiesTab(ListEditorTab):
     def _enable(self) -> None:
         editing = self.current is not None or self.is_new
         on = self.editable and editing
-        for widget in (self.by_role, self.by_user, self.currency, self.alone, self.jointly):
-            widget.setEnabled(on)
+        self.show_editable(
+            (self.by_role, self.by_user, self.currency, self.alone, self.jointly), on
+        )
         self.role.setEnabled(on and self.by_role.isChecked())
         self.user.setEnabled(on and self.by_user.isChecked())
         self.new_button.setEnabled(self.editable and self.loaded)
@@ -242,7 +206,7 @@ class ApprovalAuthoritiesTab(ListEditorTab):
         self.save_button.setEnabled(on)
 
     def new_row(self) -> None:
-        if self.dirty and not confirm(self, "Discard your changes to this row?"):
+        if not self.may_discard():
             return
         self._select_row(-1)
         self._filling = True
@@ -251,10 +215,7 @@ class ApprovalAuthoritiesTab(ListEditorTab):
         self.alone.clear()
         self.jointly.clear()
         self._filling = False
-        self.current, self.is_new, self.base_version = None, True, None
-        self._clean()
-        self.dirty = True
-        self.status.setText("New row: Save row to add it.")
+        self.begin_new("New row: Save row to add it.")
         self.alone.setFocus()
 
     def values(self) -> dict[str, Any]:
@@ -268,9 +229,6 @@ class ApprovalAuthoritiesTab(ListEditorTab):
         }
 
     # -- saving (ListEditorTab's hooks) ----------------------------------------------------
-    def wants_save(self, force: bool) -> bool:
-        return (self.dirty or force) and (self.current is not None or self.is_new)
-
     def pending_save(self) -> tuple[int | None, int | None, dict[str, Any]]:
         if self.is_new:
             return None, None, self.values()
@@ -290,42 +248,12 @@ class ApprovalAuthoritiesTab(ListEditorTab):
         key = ALIASES.get(key, key)
         return key if key in FIELDS else None
 
-    def _saved(self, row: Any) -> None:
-        self._busy(False)
-        if row is None:
-            return
-        self.dirty, self.is_new = False, False
-        self.status.setText("Saved.")
-        self.load(select_id=row.id)
-        self.ctx.signals.credit_policy_changed.emit()
-
     def delete_row(self) -> None:
         row = self.current
-        if row is None:
-            return
-        if not confirm(
-            self, f"Delete the approval authority of {subject_text(row)} in {row.currency}?"
-        ):
-            return
-        self.delete_button.setEnabled(False)
-
-        def done(_none: Any) -> None:
-            self.dirty = False
-            self.status.setText("Row deleted.")
-            self.load()
-            self.ctx.signals.credit_policy_changed.emit()
-
-        def failed(error: O2CError) -> None:
-            self._enable()
-            self._show_banner(f"Not deleted: {error}")
-
-        workers.submit(
-            credit_authority.delete_authority,
-            self.ctx.db,
-            self.ctx.actor,
-            row.id,
-            self.base_version,
-            owner=self,
-            on_done=done,
-            on_failed=failed,
-        )
+        if row is not None:
+            self.delete_current(
+                f"Delete the approval authority of {subject_text(row)} in {row.currency}?",
+                "Row deleted.",
+                credit_authority.delete_authority,
+                self.delete_button,
+            )

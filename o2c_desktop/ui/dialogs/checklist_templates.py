@@ -10,7 +10,7 @@ Saving replaces the template's item list as a whole, with the version the user l
 colleague's save in between is a conflict that keeps the input); applications keep the copy of
 the items they were given. A template that applications used cannot be deleted, only
 deactivated; the service says so. Saving, listing and conflicts work as on the other list tabs
-(widgets.list_editor); only administrators may change templates, credit staff see them.
+(widgets.records_tab); only administrators may change templates, credit staff read them.
 """
 
 from __future__ import annotations
@@ -37,15 +37,14 @@ from PySide6.QtWidgets import (
 from o2c_desktop.errors import O2CError, ValidationFailed
 from o2c_desktop.money import known_currencies
 from o2c_desktop.services import checklists
-from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.services.customer_fields import SEGMENTS
-from o2c_desktop.ui import formatting, workers
+from o2c_desktop.ui import formatting
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import error_label, set_error, with_error
 from o2c_desktop.ui.dialogs.strategy_editor import BANDS, FieldSpec, RowsTable, fmt
 from o2c_desktop.ui.models.columns import Column
-from o2c_desktop.ui.widgets.list_editor import ListEditorTab, normalise
-from o2c_desktop.ui.widgets.messages import confirm
+from o2c_desktop.ui.widgets.list_editor import normalise
+from o2c_desktop.ui.widgets.records_tab import CreditSettingsTab
 
 SOURCE = "Checklist template"
 FIELDS = ("name", "position", "segment", "currency", "min_amount", "max_amount", "active")
@@ -61,8 +60,27 @@ def _range_text(template: Any) -> str:
     if high is None:
         return f"from {formatting.amount(low)}"
     if low is None:
-        return f"up to {formatting.amount(high)}"
+        return f"below {formatting.amount(high)}"
     return f"{formatting.amount(low)} – {formatting.amount(high)}"
+
+
+def applies_text(template: Any) -> str:
+    """What a template matches in the list: only what it restricts (the column stays narrow);
+    the tooltip says it in full."""
+    parts = [template.segment, template.currency]
+    if template.min_amount is not None or template.max_amount is not None:
+        parts.append(_range_text(template))
+    return " · ".join(p for p in parts if p) or "any application"
+
+
+def applies_tooltip(template: Any) -> str:
+    return " · ".join(
+        (
+            template.segment or "any segment",
+            template.currency or "any currency",
+            _range_text(template),
+        )
+    )
 
 
 COLUMNS = (
@@ -71,10 +89,9 @@ COLUMNS = (
     Column(
         "matches",
         "Applies to",
-        lambda t: (t.segment, t.currency, t.min_amount),
-        lambda t: " · ".join(
-            (t.segment or "any segment", t.currency or "any currency", _range_text(t))
-        ),
+        lambda t: (t.segment or "", t.currency or "", t.min_amount or 0),
+        applies_text,
+        tooltip=applies_tooltip,
     ),
     Column("items", "Items", lambda t: len(t.items), numeric=True),
     Column("active", "Active", lambda t: t.active, lambda t: "Active" if t.active else "off"),
@@ -177,25 +194,18 @@ class ItemsTable(RowsTable):
         return result
 
 
-class ChecklistTemplatesTab(ListEditorTab):
+class ChecklistTemplatesTab(CreditSettingsTab):
     """The templates and the editor of the selected one; saves through its own buttons and with
     the Settings dialog's Save when the template shown has unsaved changes."""
 
     source = SOURCE
+    noun, plural = "template", "checklist templates"
 
     def __init__(self, ctx: UiContext, parent: Any = None):
-        editable = ctx.actor.may(Permission.MANAGE_CREDIT_POLICY)
-        super().__init__(ctx, editable, COLUMNS, ("templateList", "templateStatus"), parent)
-        self.templates: list[Any] = []
-        self.is_new = False
-
-        self.new_button = QPushButton("&New template")
-        self.delete_button = QPushButton("&Delete template")
-        self.save_button = QPushButton("&Save template")
-        for button in (self.new_button, self.delete_button, self.save_button):
-            button.setAutoDefault(False)
-            if not self.editable:
-                button.setToolTip(refusal(ctx.actor, Permission.MANAGE_CREDIT_POLICY))
+        super().__init__(ctx, COLUMNS, ("templateList", "templateStatus"), parent)
+        self.new_button, self.delete_button, self.save_button = self.buttons(
+            "&New template", "&Delete template", "Sa&ve template"
+        )
 
         self.name = QLineEdit(objectName="templateName")
         self.name.setMaxLength(checklists.MAX_NAME)
@@ -241,7 +251,7 @@ class ChecklistTemplatesTab(ListEditorTab):
         editor.addWidget(items_box, 1)
         self.arrange((self.new_button, self.delete_button), editor, self.save_button, (360, 760))
 
-        for signal in (
+        self.watch(
             self.name.textEdited,
             self.position.valueChanged,
             self.segment.currentTextChanged,
@@ -249,47 +259,18 @@ class ChecklistTemplatesTab(ListEditorTab):
             self.min_amount.textEdited,
             self.max_amount.textEdited,
             self.active.toggled,
-        ):
-            signal.connect(lambda *_a: self._changed())
+        )
         self.new_button.clicked.connect(self.new_template)
         self.delete_button.clicked.connect(self.delete_template)
         self._enable()
         self.load()
 
-    # -- loading ---------------------------------------------------------------------------
-    def load(self, select_id: int | None = None) -> None:
-        workers.submit(
-            self.fetch_rows,
-            owner=self,
-            on_done=lambda rows: self._loaded(rows, select_id),
-            on_failed=lambda e: self._show_banner(f"Cannot load the checklist templates: {e}"),
-        )
-
-    def _loaded(self, rows: list[Any], select_id: int | None) -> None:
-        self.templates = list(rows)
-        self.show_rows(self.templates)
-        self.loaded = True
-        if not self.templates:
-            self.current, self.is_new = None, False
-            self._clear_form()
-            self._enable()
-            return
-        row = next((i for i, t in enumerate(self.templates) if t.id == select_id), 0)
-        self._select_row(row)
-        self.fill(self.templates[row])
-
-    def _picked(self, row: int, previous: int) -> None:
-        if not 0 <= row < len(self.templates):
-            return
-        if self.templates[row] is self.current and not self.is_new:
-            return
-        if self.dirty and not confirm(self, "Discard your changes to this template?"):
-            self._select_row(previous)
-            return
-        self.fill(self.templates[row])
+    @property
+    def templates(self) -> list[Any]:
+        return self.records
 
     # -- the form --------------------------------------------------------------------------
-    def _clear_form(self) -> None:
+    def clear_form(self) -> None:
         self._filling = True
         for edit in (self.name, self.currency, self.min_amount, self.max_amount):
             edit.clear()
@@ -316,28 +297,30 @@ class ChecklistTemplatesTab(ListEditorTab):
 
     def _enable(self) -> None:
         editing = self.current is not None or self.is_new
-        for widget in (
-            self.name,
-            self.position,
-            self.segment,
-            self.currency,
-            self.min_amount,
-            self.max_amount,
-            self.active,
-            self.item_table,
-        ):
-            widget.setEnabled(self.editable and editing)
+        self.show_editable(
+            (
+                self.name,
+                self.position,
+                self.segment,
+                self.currency,
+                self.min_amount,
+                self.max_amount,
+                self.active,
+                self.item_table,
+            ),
+            self.editable and editing,
+        )
         self.new_button.setEnabled(self.editable and self.loaded)
         self.delete_button.setEnabled(self.editable and self.current is not None)
         self.save_button.setEnabled(self.editable and editing)
 
     def new_template(self) -> None:
         """A new template starting from the selected one's items (most differ in a few)."""
-        if self.dirty and not confirm(self, "Discard your changes to this template?"):
+        if not self.may_discard():
             return
         source = self.current
         self._select_row(-1)
-        self._clear_form()
+        self.clear_form()
         self._filling = True
         names = {t.name for t in self.templates}
         name, n = "New template", 2
@@ -348,10 +331,7 @@ class ChecklistTemplatesTab(ListEditorTab):
         if source is not None:
             self.item_table.set_items(source.items)
         self._filling = False
-        self.current, self.is_new, self.base_version = None, True, None
-        self._clean()
-        self.dirty = True
-        self.status.setText("New template: Save template to add it.")
+        self.begin_new("New template: Save template to add it.")
         self.name.setFocus()
         self.name.selectAll()
 
@@ -367,9 +347,6 @@ class ChecklistTemplatesTab(ListEditorTab):
         }
 
     # -- saving (ListEditorTab's hooks) ----------------------------------------------------
-    def wants_save(self, force: bool) -> bool:
-        return (self.dirty or force) and (self.current is not None or self.is_new)
-
     def pending_save(self) -> tuple[Any, ...]:
         template_id = None if self.is_new else self.current.id
         version = None if self.is_new else self.base_version
@@ -399,40 +376,12 @@ class ChecklistTemplatesTab(ListEditorTab):
             set_error(self.errors["items"], "\n".join(lines))
         return True
 
-    def _saved(self, template: Any) -> None:
-        self._busy(False)
-        if template is None:
-            return
-        self.dirty, self.is_new = False, False
-        self.status.setText("Saved.")
-        self.load(select_id=template.id)
-        self.ctx.signals.credit_policy_changed.emit()
-
     def delete_template(self) -> None:
         template = self.current
-        if template is None or not confirm(
-            self, f"Delete the checklist template “{template.name}”?"
-        ):
-            return
-        self.delete_button.setEnabled(False)
-
-        def done(_none: Any) -> None:
-            self.dirty = False
-            self.status.setText(f"Template “{template.name}” deleted.")
-            self.load()
-            self.ctx.signals.credit_policy_changed.emit()
-
-        def failed(error: O2CError) -> None:
-            self._enable()
-            self._show_banner(f"Not deleted: {error}")
-
-        workers.submit(
-            checklists.delete_template,
-            self.ctx.db,
-            self.ctx.actor,
-            template.id,
-            self.base_version,
-            owner=self,
-            on_done=done,
-            on_failed=failed,
-        )
+        if template is not None:
+            self.delete_current(
+                f"Delete the checklist template “{template.name}”?",
+                f"Template “{template.name}” deleted.",
+                checklists.delete_template,
+                self.delete_button,
+            )

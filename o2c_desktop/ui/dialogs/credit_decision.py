@@ -1,9 +1,12 @@
 """Decide a credit application: approve, approve with conditions, or decline.
 
-The limit is prefilled with the scorecard's recommendation (else the amount requested), the risk
-class with the score's, the terms with those requested. Problems are shown under their inputs
-before anything is sent; the service checks the rest (four eyes, the approver's authority) and
-its refusal is shown on top of the form, naming the person, their authority and the amount.
+The limit is prefilled with the scorecard's recommendation (else the amount requested; never more
+than requested, which the service refuses), a temporary limit asked for (the requested limit
+until the requested day) as such, the risk class with the score's, the terms with those
+requested. The user's authority is shown with what the amount typed needs (`authority_note`).
+Problems are shown under their inputs before anything is sent; the service checks the rest (four
+eyes, the approver's authority) and its refusal is shown on top of the form, naming the person,
+their authority and the amount. Ctrl+Enter in the conditions or the reason saves.
 
 A decision above the approver's own authority but within their joint authority is stored and
 waits for a second approver: the caller says so when `result_value.awaiting_second`.
@@ -24,6 +27,7 @@ from o2c_desktop.models.credit import (
     OUTCOME_DECLINED,
 )
 from o2c_desktop.services import credit_applications, credit_decisions
+from o2c_desktop.services.credit_authority import Authority
 from o2c_desktop.services.customer_fields import RISK_CLASSES
 from o2c_desktop.ui import formatting
 from o2c_desktop.ui.context import UiContext
@@ -37,12 +41,49 @@ from o2c_desktop.ui.screens.application_texts import (
     parse_day,
     parse_limit,
 )
+from o2c_desktop.ui.widgets.keys import ctrl_enter_saves
 
 NOT_ALLOWED_STYLE = (
     "background: #fdecea; border: 1px solid #b00020; border-radius: 4px; "
     "padding: 6px; color: #5f0010;"
 )
 LIMIT_FIELDS = ("credit_limit", "temporary_limit", "temporary_until")
+
+
+def proposed_limits(
+    application: credit_applications.ApplicationView,
+) -> tuple[Decimal, Decimal | None]:
+    """The limit and temporary limit a decision starts from: the recommendation capped at the
+    amount requested (an approval grants at most that); a temporary limit when one was asked
+    for (the requested limit until the requested day)."""
+    requested, recommended = application.requested_limit, application.recommended_limit
+    limit = requested if recommended is None else min(recommended, requested)
+    temporary = requested if application.requested_temporary_until is not None else None
+    return limit, temporary
+
+
+def proposed_amount(application: credit_applications.ApplicationView) -> Decimal:
+    """What approving as proposed grants: the larger of the two limits (as the service counts)."""
+    return credit_decisions.granted(*proposed_limits(application))
+
+
+def authority_note(authority: Authority, amount: Decimal, currency: str, verb: str) -> str:
+    """The user's authority and what `amount` needs of it, e.g. "Your authority: EUR 50,000.00
+    alone and … Approving €84,000.00 needs a second approver." """
+    mine = f"Your authority: {authority.describe()}."
+    what = f"{verb} {formatting.money(amount, currency)}"
+    if authority.joint_limit <= 0:
+        return f"{mine} You cannot approve; another approver must decide."
+    if amount <= authority.alone_max:
+        return f"{mine} {what} is within your own authority."
+    if authority.jointly_max is not None and amount <= authority.jointly_max:
+        if verb == "Confirming":
+            return f"{mine} {what} is within your authority with the first approver."
+        return f"{mine} {what} needs a second approver to confirm it."
+    return (
+        f"{mine} {what} is more than you may grant, even with a second approver: "
+        "grant less, or leave it to someone with more authority."
+    )
 
 
 class DecisionDialog(ActionDialog):
@@ -65,9 +106,12 @@ class DecisionDialog(ActionDialog):
         outcome: str,
         terms: list[tuple[str, str]],
         parent: Any = None,
+        *,
+        authority: Authority | None = None,
     ) -> None:
         super().__init__(ctx, parent)
         self.application = application
+        self.authority = authority
         currency = application.currency
         self.setWindowTitle(f"Decide {application.number} · {application.applicant_name}")
         self.setMinimumWidth(560)
@@ -91,12 +135,11 @@ class DecisionDialog(ActionDialog):
         for code in DECISION_OUTCOMES:
             self.outcome.addItem(label(OUTCOME_LABELS, code), code)
         self.outcome.setCurrentIndex(max(self.outcome.findData(outcome), 0))
-        self.credit_limit = QLineEdit(objectName="decisionLimit")
-        recommended = application.recommended_limit
-        self.credit_limit.setText(
-            money_input(recommended if recommended is not None else application.requested_limit)
+        limit, temporary = proposed_limits(application)
+        self.credit_limit = QLineEdit(money_input(limit), objectName="decisionLimit")
+        self.temporary_limit = QLineEdit(
+            money_input(temporary), objectName="decisionTemporaryLimit"
         )
-        self.temporary_limit = QLineEdit(objectName="decisionTemporaryLimit")
         self.temporary_limit.setPlaceholderText("optional")
         self.temporary_until = QLineEdit(objectName="decisionTemporaryUntil")
         self.temporary_until.setPlaceholderText("YYYY-MM-DD: its last day")
@@ -123,9 +166,16 @@ class DecisionDialog(ActionDialog):
         self.reason = QPlainTextEdit(objectName="decisionReason")
         self.reason.setTabChangesFocus(True)
         self.reason.setMaximumHeight(70)
+        for edit in (self.conditions, self.reason):
+            ctrl_enter_saves(edit, self)
         self.conditions_caption = QLabel("Conditions")
+        self.authority_note = QLabel(objectName="decisionAuthority")
+        self.authority_note.setWordWrap(True)
+        self.authority_note.setStyleSheet("color: #555;")
+        self.authority_note.setVisible(authority is not None)
         form = QFormLayout()
         form.addRow(summary)
+        form.addRow(self.authority_note)
         form.addRow("Outcome", with_error(self.outcome, self.errors["outcome"]))
         form.addRow(
             f"Credit limit ({currency})", with_error(self.credit_limit, self.errors["credit_limit"])
@@ -146,6 +196,8 @@ class DecisionDialog(ActionDialog):
         form.addRow("Reason*", with_error(self.reason, self.errors["reason"]))
         self.finish_layout(form)
         self.outcome.currentIndexChanged.connect(lambda _i: self._outcome_chosen())
+        for edit in (self.credit_limit, self.temporary_limit):
+            edit.textChanged.connect(lambda _t: self._show_authority())
         self._outcome_chosen()
         (self.reason if outcome == OUTCOME_DECLINED else self.credit_limit).setFocus()
 
@@ -156,6 +208,27 @@ class DecisionDialog(ActionDialog):
         conditional = self.outcome.currentData() == OUTCOME_CONDITIONAL
         self.conditions.setEnabled(not declining)
         self.conditions_caption.setText("Conditions*" if conditional else "Conditions")
+        self._show_authority()
+
+    def _show_authority(self) -> None:
+        """What the limits typed need of the user's authority (a decline: some authority)."""
+        authority = self.authority
+        if authority is None:
+            return
+        currency = self.application.currency
+        if self.outcome.currentData() == OUTCOME_DECLINED:
+            may = authority.alone_max > 0
+            self.authority_note.setText(
+                f"Your authority: {authority.describe()}."
+                + ("" if may else " Declining needs some authority: another approver must.")
+            )
+            return
+        try:
+            amounts = [parse_limit(e.text()) for e in (self.credit_limit, self.temporary_limit)]
+        except ValueError:
+            return  # said under the input on Save
+        amount = credit_decisions.granted(*amounts)
+        self.authority_note.setText(authority_note(authority, amount, currency, "Approving"))
 
     def decision(self) -> tuple[credit_decisions.DecisionInput | None, dict[str, str]]:
         """The decision as typed, or the problems by input (nothing is sent while there are)."""

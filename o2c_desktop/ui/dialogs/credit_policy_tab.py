@@ -47,6 +47,7 @@ from o2c_desktop.ui.dialogs.form_support import (
 )
 from o2c_desktop.ui.widgets.layouts import STRETCH, scrolling, toolbar
 from o2c_desktop.ui.widgets.list_editor import normalise
+from o2c_desktop.ui.widgets.records_tab import set_editable
 
 STATE_LABELS = {
     "draft": "Draft",
@@ -93,7 +94,7 @@ class CreditPolicyTab(QWidget):
         self.store = QLineEdit(objectName="policy_document_store")
         self.store.setPlaceholderText("empty: attached files are kept in the database")
         self.browse_button = QPushButton("Browse…")
-        self.save_button = QPushButton("&Save policy")
+        self.save_button = QPushButton("Sa&ve policy")
         for button in (self.browse_button, self.save_button):
             button.setAutoDefault(False)
         if not self.editable:
@@ -180,8 +181,8 @@ class CreditPolicyTab(QWidget):
         for risk, spin in self.review.items():
             spin.setValue(policy.review_months.get(risk, 12))
         self.store.setText(policy.document_store or "")
-        for widget in self._editors:
-            widget.setEnabled(self.editable)
+        for widget in self._editors:  # read-only for credit staff, but not greyed out
+            set_editable(widget, self.editable)
 
     def browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(

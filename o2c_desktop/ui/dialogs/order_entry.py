@@ -5,9 +5,8 @@ the available credit, customer on hold, items long past due); the dialog then sa
 why, in plain words.
 
 The customer's limit, exposure and available credit are shown as soon as a customer is chosen,
-so the user sees before saving that an order will be held. `CustomerPicker` is the type-ahead
-line: the customer list's own SQL search (number, name, search terms), twenty matches at a time,
-queried off the GUI thread after a short pause in typing.
+so the user sees before saving that an order will be held. The customer line is the shared
+type-ahead (widgets.customer_picker).
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QDate, QStringListModel, Qt, QTimer, Signal
-from PySide6.QtWidgets import QCompleter, QDateEdit, QFormLayout, QLabel, QLineEdit
+from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import QCompleter, QDateEdit, QFormLayout, QLabel, QLineEdit, QStyle
 
 from o2c_desktop.errors import FieldProblem, O2CError, ValidationFailed
 from o2c_desktop.models.credit import ORDER_HELD
@@ -26,11 +25,10 @@ from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import set_error, with_error
 from o2c_desktop.ui.dialogs.ledger_actions import ActionDialog
+from o2c_desktop.ui.widgets.customer_picker import CustomerPicker
 from o2c_desktop.ui.widgets.list_editor import normalise
 from o2c_desktop.ui.widgets.messages import show_info
 
-MATCHES = 20
-SEPARATOR = " · "
 # How the orders service may name a field, and the input it belongs to.
 ALIASES = {
     "customer_id": "customer",
@@ -42,105 +40,18 @@ ALIASES = {
 }
 
 
-def customer_text(number: str, name: str) -> str:
-    return f"{number}{SEPARATOR}{name}"
-
-
-class CustomerPicker(QLineEdit):
-    """A line that finds customers as the user types and remembers the one picked.
-
-    `chosen` carries the customer's id, or None when the text no longer names a picked customer
-    (then the text itself is sent as a customer number, and the service says if it is unknown).
-    """
-
-    chosen = Signal(object)
-
-    def __init__(self, ctx: UiContext, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.customer_id: int | None = None
-        self.currency: str | None = None
-        self._matches: dict[str, Any] = {}  # completion text -> CustomerRow
-        self._picked_text = ""
-        self._asked = ""
-        self.setPlaceholderText("Customer number or name…")
-        self.setClearButtonEnabled(True)
-        self.names = QStringListModel(self)
-        completer = QCompleter(self.names, self)
-        completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        completer.activated.connect(self.pick_text)
-        self.setCompleter(completer)
-        self._timer = QTimer(self, singleShot=True, interval=200)
-        self._timer.timeout.connect(self._search)
-        self.textEdited.connect(self._typed)
-        self.editingFinished.connect(self._finished)
-
-    def set_customer(self, customer_id: int, number: str, name: str, currency: str) -> None:
-        """Show a customer as picked (the dialog was opened for it)."""
-        self._picked_text = customer_text(number, name)
-        self.setText(self._picked_text)
-        self.customer_id, self.currency = customer_id, currency
-        self.chosen.emit(customer_id)
-
-    def _typed(self, text: str) -> None:
-        if self.customer_id is not None and text != self._picked_text:
-            self.customer_id, self.currency = None, None
-            self.chosen.emit(None)
-        self._timer.start()
-
-    def _search(self) -> None:
-        text = self.text().strip()
-        if not text or text == self._picked_text or text == self._asked:
-            return
-        self._asked = text
-        query = customers.CustomerQuery(search=text, sort_key="number")
-        workers.submit(
-            customers.list_customers,
-            self.ctx.db,
-            self.ctx.actor,
-            query,
-            0,
-            MATCHES,
-            owner=self,
-            on_done=lambda rows, asked=text: self._found(asked, rows),
-            on_failed=lambda _e: None,  # typing on finds nothing; Save names the problem
-        )
-
-    def _found(self, asked: str, rows: list[Any]) -> None:
-        if asked != self.text().strip():
-            return  # the user typed on: a newer search is on its way
-        self._matches = {customer_text(r.number, r.name): r for r in rows}
-        self.names.setStringList(list(self._matches))
-        if rows and self.hasFocus():
-            self.completer().complete()
-
-    def pick_text(self, text: str) -> None:
-        """A completion was chosen (click, Enter, or a test)."""
-        row = self._matches.get(text)
-        if row is None:
-            return
-        self._picked_text = text
-        self.setText(text)
-        self.customer_id, self.currency = row.id, row.currency
-        self.chosen.emit(row.id)
-
-    def _finished(self) -> None:
-        """Leaving the line with exactly a customer's number typed picks that customer."""
-        if self.customer_id is not None:
-            return
-        typed = self.text().strip().casefold()
-        for text, row in self._matches.items():
-            if row.number.casefold() == typed:
-                self.pick_text(text)
-                return
-
-    def value(self) -> dict[str, Any]:
-        """What the orders service is given: the picked customer's id, or the number typed."""
-        if self.customer_id is not None:
-            return {"customer_id": self.customer_id}
-        typed = self.text().strip()
-        return {"customer": typed.split(SEPARATOR)[0].strip()} if typed else {}
+def fits(edit: QLineEdit, text: str) -> int:
+    """A width that shows `text` whole in `edit` (its frame and margins added)."""
+    margins = edit.textMargins()
+    frame = 2 * edit.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth)
+    inner = 12  # the line edit's own side margins, and room for the cursor
+    return (
+        edit.fontMetrics().horizontalAdvance(text)
+        + margins.left()
+        + margins.right()
+        + frame
+        + inner
+    )
 
 
 def outcome_text(order: Any) -> str:
@@ -198,8 +109,8 @@ class OrderEntryDialog(ActionDialog):
         self.amount.setPlaceholderText("0.00")
         self.currency = QLineEdit(objectName="orderCurrency")
         self.currency.setMaxLength(3)
-        self.currency.setMaximumWidth(80)
         self.currency.setPlaceholderText("the customer's")
+        self.currency.setFixedWidth(fits(self.currency, self.currency.placeholderText()))
         self.currency.setToolTip("An order must be in the customer's currency")
         self.currency.setCompleter(QCompleter(sorted(known_currencies()), self.currency))
         self.external_id = QLineEdit(objectName="orderExternalId")

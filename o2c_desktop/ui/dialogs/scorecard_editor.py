@@ -30,14 +30,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from o2c_desktop.errors import O2CError, ValidationFailed
 from o2c_desktop.services import scorecards
-from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.services.credit_policy import RISK_CLASSES
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
@@ -45,8 +43,7 @@ from o2c_desktop.ui.dialogs.form_support import error_label, set_error, with_err
 from o2c_desktop.ui.dialogs.strategy_editor import BANDS, MAPPING, FieldSpec, RowsTable, humanise
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.widgets.layouts import scrolling
-from o2c_desktop.ui.widgets.list_editor import ListEditorTab
-from o2c_desktop.ui.widgets.messages import confirm
+from o2c_desktop.ui.widgets.records_tab import CreditSettingsTab
 
 FACTOR_TITLES = ("Factor", "Label", "Weight", "Points when missing")
 FACTOR_FIELDS = ("key", "label", "weight", "missing_points")
@@ -94,32 +91,29 @@ def _num(text: str) -> Decimal | None:
         return None
 
 
-class ScorecardTab(ListEditorTab):
+class ScorecardTab(CreditSettingsTab):
     """The versions, and the editor of the active one (or of a copy of an older one)."""
 
     source = "Scorecard"
+    noun, plural = "scorecard", "scorecard versions"
+    widest_list = 0.25  # the editor needs the room; a long note has its tooltip
 
     def __init__(self, ctx: UiContext, parent: Any = None):
-        editable = ctx.actor.may(Permission.MANAGE_CREDIT_POLICY)
-        super().__init__(ctx, editable, COLUMNS, ("scorecardVersions", "scorecardStatus"), parent)
-        self.versions: list[Any] = []
+        super().__init__(ctx, COLUMNS, ("scorecardVersions", "scorecardStatus"), parent)
         self.copying = False  # an older version's rules are in the editor, to be saved anew
         self.active_version_no = 0
         self.bands: dict[str, list[list[str]]] = {}  # factor key -> its band rows as typed
         self._band_key: str | None = None  # whose bands the band table shows
         self._message = ""  # the status to show once the list is read again after a save
 
-        self.save_button = QPushButton("&Save as new version")
-        self.copy_button = QPushButton("Start &from this version")
-        self.copy_button.setToolTip("Copy the selected older version's rules into the editor")
-        self.add_factor_button = QPushButton("Add factor")
+        self.save_button, self.copy_button, self.add_factor_button = self.buttons(
+            "Sa&ve as new version", "Start &from this version", "Add factor"
+        )
+        if self.editable:
+            self.copy_button.setToolTip("Copy the selected older version's rules into the editor")
         self.add_factor_menu = QMenu(self.add_factor_button)
         self.add_factor_button.setMenu(self.add_factor_menu)
         self.add_factor_menu.aboutToShow.connect(self._fill_factor_menu)
-        for button in (self.save_button, self.copy_button, self.add_factor_button):
-            button.setAutoDefault(False)
-            if not self.editable:
-                button.setToolTip(refusal(ctx.actor, Permission.MANAGE_CREDIT_POLICY))
 
         def table(name: str, titles: tuple[str, ...], kind: str = BANDS) -> RowsTable:
             """Text in the first column, numbers (right-aligned) in the others; typed text is
@@ -159,11 +153,10 @@ class ScorecardTab(ListEditorTab):
         for edit in self.limit.values():
             edit.setAlignment(Qt.AlignmentFlag.AlignRight)
             edit.setMaximumWidth(160)
-            edit.textEdited.connect(lambda _t: self._changed())
         self.note = QLineEdit(objectName="scorecardNote")
         self.note.setMaxLength(300)
         self.note.setPlaceholderText("What changed and why (kept with the version)")
-        self.note.textEdited.connect(lambda _t: self._changed())
+        self.watch(self.note.textEdited, *(edit.textEdited for edit in self.limit.values()))
         self.errors = {name: error_label() for name in SECTIONS}
 
         factors_box = QGroupBox("Factors (score = Σ points × weight / total weight)")
@@ -205,42 +198,21 @@ class ScorecardTab(ListEditorTab):
         self._enable()
         self.load()
 
-    # -- loading ---------------------------------------------------------------------------
-    def load(self, select_id: int | None = None) -> None:
-        workers.submit(
-            self.fetch_rows,
-            owner=self,
-            on_done=lambda rows: self._loaded(rows, select_id),
-            on_failed=lambda e: self._show_banner(f"Cannot load the scorecard: {e}"),
-        )
+    @property
+    def versions(self) -> list[Any]:
+        return self.records
 
     def _loaded(self, rows: list[Any], select_id: int | None) -> None:
-        self.versions = list(rows)
         self.active_version_no = next((v.version_no for v in rows if v.active), 0)
-        self.show_rows(self.versions)
-        self.loaded = True
-        if not self.versions:
-            self._enable()
-            return
-        wanted = (
-            select_id
-            if select_id is not None
-            else next((v.id for v in self.versions if v.active), self.versions[0].id)
-        )
-        row = next((i for i, v in enumerate(self.versions) if v.id == wanted), 0)
-        self._select_row(row)
-        self.fill(self.versions[row])
-        if self._message:
+        super()._loaded(rows, select_id)
+        if self.records and self._message:
             self.status.setText(self._message)
             self._message = ""
 
-    def _picked(self, row: int, previous: int) -> None:
-        if not 0 <= row < len(self.versions) or self.versions[row] is self.current:
-            return
-        if self.dirty and not confirm(self, "Discard your changes to the scorecard?"):
-            self._select_row(previous)
-            return
-        self.fill(self.versions[row])
+    def row_for(self, select_id: int | None) -> int:
+        """The version asked for, else the active one."""
+        active = next((v.id for v in self.records if v.active), None)
+        return super().row_for(select_id if select_id is not None else active)
 
     # -- the form --------------------------------------------------------------------------
     def fill(self, version: Any, copying: bool = False) -> None:
@@ -377,18 +349,20 @@ class ScorecardTab(ListEditorTab):
         self.weights.setText(f"Total weight {total.normalize():f}; shares: {shares}")
 
     def _enable(self) -> None:
+        """Only the active version (or a copy) is edited; every version can be read."""
         has = self.current is not None
         editing = self.editable and has and (self.copying or self.current.active)
-        for widget in (
-            self.factors,
-            self.band_table,
-            self.risk_classes,
-            self.shares,
-            self.note,
-            self.add_factor_button,
-            *self.limit.values(),
-        ):
-            widget.setEnabled(editing)
+        self.show_editable(
+            (
+                self.factors,
+                self.band_table,
+                self.risk_classes,
+                self.shares,
+                self.note,
+                *self.limit.values(),
+            ),
+            editing,
+        )
         self.save_button.setEnabled(editing)
         self.copy_button.setEnabled(
             self.editable and has and not self.current.active and not self.copying
@@ -519,4 +493,4 @@ class ScorecardTab(ListEditorTab):
         self.status.setText(self._message)
         self.banner.hide()
         self.load(select_id=version.id)
-        self.ctx.signals.credit_policy_changed.emit()
+        self.announce()

@@ -103,7 +103,7 @@ class SettingsDialog(QDialog):
         database.addWidget(QLabel("A change takes effect the next time O2C Desktop starts."))
         database.addStretch(1)
         self.tabs = QTabWidget(objectName="settingsTabs")
-        self.tabs.addTab(self.database_tab, "&Database")
+        self.tabs.addTab(self.database_tab, "Data&base")
         self.letterhead: LetterheadTab | None = None
         self.mail: MailTab | None = None
         self.strategy: StrategyTab | None = None
@@ -118,7 +118,7 @@ class SettingsDialog(QDialog):
             self.letterhead = LetterheadTab(ctx)
             self.mail = MailTab(ctx)
             self.tabs.addTab(self.letterhead, "&Company && letterhead")
-            self.tabs.addTab(self.mail, "&E-mail (SMTP)")
+            self.tabs.addTab(self.mail, "E-&mail (SMTP)")
             if ctx.actor.may(Permission.PREPARE_APPLICATIONS):  # read-only unless administrator
                 self.templates = ChecklistTemplatesTab(ctx)
                 self.scorecard = ScorecardTab(ctx)
@@ -126,8 +126,8 @@ class SettingsDialog(QDialog):
                 self.policy = CreditPolicyTab(ctx)
                 self.tabs.addTab(self.templates, "Chec&klists")
                 self.tabs.addTab(self.scorecard, "Sc&orecard")
-                self.tabs.addTab(self.authorities, "&Authorities")
-                self.tabs.addTab(self.policy, "Credit &policy")
+                self.tabs.addTab(self.authorities, "Au&thorities")
+                self.tabs.addTab(self.policy, "Credit po&licy")
                 self.tabs.setTabToolTip(self.tabs.indexOf(self.templates), "Checklist templates")
                 self.tabs.setTabToolTip(self.tabs.indexOf(self.authorities), "Approval authorities")
             if ctx.actor.may(Permission.MANAGE_STRATEGIES):

@@ -1,7 +1,8 @@
 """An application's Checklist tab: the verification items (from the matching template), their
 status and who verified or waived them, and the documents attached to each.
 
-Received, Verify, Reject… and Waive… (managers; with a reason) move the selected item on;
+Received, Verify (Ctrl+Shift+V), Reject… and Waive… (managers; with a reason) move the selected
+item on;
 Attach file… stores a file for it (with its SHA-256, shown below), Open document hands a copy to
 the system's viewer. The application cannot go to approval while a required item is neither
 verified nor waived: the line above the items says which ones still block it.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from o2c_desktop.errors import O2CError
@@ -101,6 +102,7 @@ DOCUMENT_COLUMNS = (
 # Which statuses each button moves an item on from.
 RECEIVABLE = (ITEM_PENDING, ITEM_REJECTED)
 VERIFIABLE = (ITEM_PENDING, ITEM_RECEIVED, ITEM_REJECTED)
+VERIFY_KEYS = "Ctrl+Shift+V"
 REJECTABLE = (ITEM_PENDING, ITEM_RECEIVED, ITEM_VERIFIED)
 
 
@@ -126,19 +128,24 @@ class ChecklistTab(QWidget):
         self.summary.setWordWrap(True)
         self.item_table = TablePanel(ITEM_COLUMNS, "checklist")
         self.item_table.setObjectName("checklistItems")
+        self.item_table.view.setObjectName("checklistItemsView")
         self.item_table.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # the template's order
         self.document_table = TablePanel(DOCUMENT_COLUMNS, "documents")
         self.document_table.setObjectName("itemDocuments")
+        self.document_table.view.setObjectName("itemDocumentsView")
         self.hash_label = QLabel(objectName="documentHash")
         self.hash_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hash_label.setStyleSheet("color: #555; font-family: monospace;")
-        self.received_button = QPushButton("&Received", objectName="itemReceived")
+        # Alt letters free of the menu bar's and the application's buttons (editor).
+        self.received_button = QPushButton("R&eceived", objectName="itemReceived")
         self.verify_button = QPushButton("&Verify", objectName="itemVerify")
+        self.verify_button.setToolTip(f"Verify the selected item ({VERIFY_KEYS})")
+        QShortcut(QKeySequence(VERIFY_KEYS), self, self.verify_button.click)
         self.reject_button = QPushButton("Re&ject…", objectName="itemReject")
-        self.waive_button = QPushButton("&Waive…", objectName="itemWaive")
-        self.attach_button = QPushButton("&Attach file…", objectName="attachFile")
+        self.waive_button = QPushButton("W&aive…", objectName="itemWaive")
+        self.attach_button = QPushButton("Attach fi&le…", objectName="attachFile")
         self.open_button = QPushButton("&Open document", objectName="openDocument")
-        self.remove_button = QPushButton("Remove do&cument", objectName="removeDocument")
+        self.remove_button = QPushButton("Re&move document", objectName="removeDocument")
         for button, permission in (
             (self.received_button, Permission.VERIFY_CHECKLIST),
             (self.verify_button, Permission.VERIFY_CHECKLIST),
@@ -173,7 +180,7 @@ class ChecklistTab(QWidget):
         documents_layout.addLayout(
             toolbar((self.hash_label, 1), self.open_button, self.remove_button)
         )
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = QSplitter(Qt.Orientation.Vertical, objectName="checklistSplit")
         split.addWidget(items_box)
         split.addWidget(titled("Files of the selected item", documents_box))
         split.setStretchFactor(0, 3)

@@ -2,8 +2,11 @@
 buttons to take one: Approve…, Conditional…, Decline…, Confirm (the second approver), Send back…
 (to verification), and the decision letter as PDF.
 
-The service enforces four eyes and the approval authority; this tab only says beforehand when
-the user prepared or submitted the application, so nobody is surprised by the refusal.
+The service enforces four eyes and the approval authority; this tab says beforehand what it
+will refuse, so nobody is surprised: the buttons are off (their tooltip says why) for whoever
+prepared or submitted the application, or confirms their own approval, and for a user without
+authority in its currency; the user's authority and what the proposed amount needs (alone, a
+second approver, more than they may grant) are shown above the buttons.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from o2c_desktop.errors import O2CError
@@ -24,17 +27,23 @@ from o2c_desktop.models.credit import (
 )
 from o2c_desktop.services import credit_applications, credit_decisions, decision_letters
 from o2c_desktop.services.auth import Permission, refusal
+from o2c_desktop.services.credit_authority import Authority
 from o2c_desktop.services.customer_fields import RISK_CLASSES
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.application_reason import ReasonDialog
-from o2c_desktop.ui.dialogs.credit_decision import DecisionDialog
+from o2c_desktop.ui.dialogs.credit_decision import DecisionDialog, authority_note, proposed_amount
 from o2c_desktop.ui.dialogs.form_support import BANNER_STYLE
 from o2c_desktop.ui.screens.application_texts import OUTCOME_LABELS, label
 from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 from o2c_desktop.ui.widgets.messages import confirm, show_error, show_info
 
 FOUR_EYES = "You prepared or submitted this application: another person must decide it (four eyes)."
+OWN_APPROVAL = "You approved it first: a second person must confirm it (four eyes)."
+NOT_PENDING = "Only an application pending approval is decided."
+
+
+APPROVE_KEYS = "Ctrl+Shift+A"
 
 
 def ask_letter_path(parent: QWidget | None, suggested: str) -> str | None:
@@ -62,9 +71,13 @@ class DecisionTab(QWidget):
         self.application: credit_applications.ApplicationView | None = None
         self.decision: credit_decisions.DecisionView | None = None
         self.terms: list[tuple[str, str]] = []
+        self.authority: Authority | None = None
         self.may_decide = ctx.actor.may(Permission.DECIDE_APPLICATIONS)
         self.status = QLabel(objectName="decisionStatus")
         self.status.setWordWrap(True)
+        self.authority_note = QLabel(objectName="authorityNote")
+        self.authority_note.setWordWrap(True)
+        self.authority_note.setStyleSheet("color: #555;")
         self.four_eyes = QLabel(FOUR_EYES, objectName="fourEyesNote")
         self.four_eyes.setWordWrap(True)
         self.four_eyes.setStyleSheet(BANNER_STYLE)
@@ -102,27 +115,25 @@ class DecisionTab(QWidget):
             value.setWordWrap(True)
             form.addRow(captions[name], value)
         self.approve_button = QPushButton("&Approve…", objectName="approve")
+        QShortcut(QKeySequence(APPROVE_KEYS), self, self.approve_button.click)
         self.conditional_button = QPushButton("C&onditional…", objectName="approveConditional")
         self.decline_button = QPushButton("&Decline…", objectName="decline")
         self.confirm_button = QPushButton("Co&nfirm", objectName="confirmDecision")
-        self.confirm_button.setToolTip("Second approver: make the stored decision final")
         self.send_back_button = QPushButton("Send &back…", objectName="sendBack")
-        self.send_back_button.setToolTip("Back to verification, with the reason")
         self.letter_button = QPushButton("Decision &letter PDF…", objectName="decisionLetter")
-        if not self.may_decide:
-            for button in (
-                self.approve_button,
-                self.conditional_button,
-                self.decline_button,
-                self.confirm_button,
-                self.send_back_button,
-            ):
-                button.setToolTip(refusal(ctx.actor, Permission.DECIDE_APPLICATIONS))
+        self.tips = {
+            self.approve_button: f"Approve, with the limit, terms and next review ({APPROVE_KEYS})",
+            self.conditional_button: "Approve on conditions the customer must meet",
+            self.decline_button: "Decline, with the reason (the letter quotes it)",
+            self.confirm_button: "Second approver: make the stored decision final",
+            self.send_back_button: "Back to verification, with the reason",
+        }
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
         layout.addWidget(self.four_eyes)
         layout.addWidget(self.form)
         layout.addStretch(1)
+        layout.addWidget(self.authority_note)
         layout.addLayout(
             toolbar(
                 self.approve_button,
@@ -148,12 +159,12 @@ class DecisionTab(QWidget):
         view: credit_applications.ApplicationView,
         decision: credit_decisions.DecisionView | None,
         terms: list[tuple[str, str]],
+        authority: Authority | None = None,
     ) -> None:
+        """`authority`: the user's in the application's currency (None: not known)."""
         self.application, self.decision, self.terms = view, decision, terms
-        me = self.ctx.actor.user_id
-        self.four_eyes.setVisible(
-            view.state == PENDING_APPROVAL and me in (view.prepared_by_id, view.submitted_by_id)
-        )
+        self.authority = authority
+        self.four_eyes.setVisible(view.state == PENDING_APPROVAL and self._prepared_it())
         if decision is None:
             self.status.setText(
                 "Waiting for a decision."
@@ -167,7 +178,32 @@ class DecisionTab(QWidget):
             self.status.setText(
                 awaiting_text(decision) if decision.awaiting_second else "Final decision."
             )
+        self._show_authority()
         self._enable()
+
+    def _prepared_it(self) -> bool:
+        view = self.application
+        me = self.ctx.actor.user_id
+        return view is not None and me in (view.prepared_by_id, view.submitted_by_id)
+
+    def _show_authority(self) -> None:
+        """The user's authority and what the amount at stake needs, while it can be decided."""
+        view, decision, authority = self.application, self.decision, self.authority
+        shown = (
+            view is not None
+            and view.state == PENDING_APPROVAL
+            and self.may_decide
+            and authority is not None
+        )
+        self.authority_note.setVisible(shown)
+        if not shown:
+            return
+        assert view is not None and authority is not None
+        if decision is not None and decision.awaiting_second:
+            amount, verb = decision.amount, "Confirming"
+        else:
+            amount, verb = proposed_amount(view), "Approving"
+        self.authority_note.setText(authority_note(authority, amount, view.currency, verb))
 
     def _show_values(self, currency: str, decision: credit_decisions.DecisionView) -> None:
         temporary = ""
@@ -194,25 +230,51 @@ class DecisionTab(QWidget):
         for name, text in texts.items():
             self.values[name].setText(text)
 
+    def _refusals(self) -> dict[QPushButton, str]:
+        """Why each decision button is off now ("" when it is on)."""
+        view, decision, authority = self.application, self.decision, self.authority
+        if not self.may_decide:
+            why = refusal(self.ctx.actor, Permission.DECIDE_APPLICATIONS)
+            return dict.fromkeys(self.tips, why)
+        if view is None or view.state != PENDING_APPROVAL:
+            return dict.fromkeys(self.tips, NOT_PENDING)
+        if self._prepared_it():
+            return {**dict.fromkeys(self.tips, FOUR_EYES), self.send_back_button: ""}
+        none = f"You have no approval authority in {view.currency}."
+        deciding = (self.approve_button, self.conditional_button, self.decline_button)
+        why = dict.fromkeys(self.tips, "")
+        for button in deciding:
+            if decision is not None:
+                why[button] = "Decided already: the decision awaits its second approver."
+            elif authority is not None and authority.joint_limit <= 0:
+                why[button] = none
+            elif authority is not None and button is self.decline_button:
+                why[button] = none if authority.alone_max <= 0 else ""
+        if decision is None or not decision.awaiting_second:
+            why[self.confirm_button] = "No decision awaits a second approver."
+        elif decision.first_approver_id == self.ctx.actor.user_id:
+            why[self.confirm_button] = OWN_APPROVAL
+        elif authority is not None and authority.joint_limit < decision.amount:
+            why[self.confirm_button] = (
+                f"Confirming {formatting.money(decision.amount, view.currency)} needs more "
+                f"authority than yours: {authority.describe()}."
+            )
+        return why
+
     def _enable(self) -> None:
-        view, decision = self.application, self.decision
-        pending = view is not None and view.state == PENDING_APPROVAL and self.may_decide
-        for button in (self.approve_button, self.conditional_button, self.decline_button):
-            button.setEnabled(pending and decision is None)
-        self.confirm_button.setEnabled(
-            pending
-            and decision is not None
-            and decision.awaiting_second
-            and decision.first_approver_id != self.ctx.actor.user_id  # a second person
-        )
-        self.send_back_button.setEnabled(pending)
+        for button, why in self._refusals().items():
+            button.setEnabled(not why)
+            button.setToolTip(why or self.tips[button])
+        decision = self.decision
         self.letter_button.setEnabled(decision is not None and not decision.awaiting_second)
 
     # -- actions ---------------------------------------------------------------------------
     def decide(self, outcome: str) -> DecisionDialog | None:
         if self.application is None:
             return None
-        dialog = DecisionDialog(self.ctx, self.application, outcome, self.terms, self)
+        dialog = DecisionDialog(
+            self.ctx, self.application, outcome, self.terms, self, authority=self.authority
+        )
         if dialog.exec():
             self._decided(dialog.result_value)
         return dialog

@@ -2,8 +2,12 @@
 
 Typed values go to the service as text and are parsed there (the customer form's parsers), so
 each problem the service names is shown under its input. A new application may name an existing
-customer by number: it is then a limit change, prefilled from the customer. On a save conflict
-the input is kept, the banner says who changed what, and the next Save overwrites deliberately.
+customer (found by number or name as the user types, like the order form's): it is then a limit
+change, prefilled from the customer. On a save conflict the input is kept, the banner says who
+changed what, and the next Save overwrites deliberately.
+
+An application that may no longer be edited shows its details read-only (not greyed out), with
+the amounts grouped in its currency; the payment terms are offered from the start (a worker).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QCompleter,
@@ -30,7 +35,7 @@ from o2c_desktop.errors import ConflictError, O2CError, ValidationFailed
 from o2c_desktop.money import known_currencies
 from o2c_desktop.services import credit_applications, customers
 from o2c_desktop.services.customer_fields import SEGMENTS, countries
-from o2c_desktop.ui import workers
+from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.form_support import (
     banner,
@@ -41,6 +46,7 @@ from o2c_desktop.ui.dialogs.form_support import (
     with_error,
 )
 from o2c_desktop.ui.screens.application_texts import day_input, money_input
+from o2c_desktop.ui.widgets.customer_picker import CustomerPicker
 from o2c_desktop.ui.widgets.layouts import STRETCH, scrolling, toolbar
 from o2c_desktop.ui.widgets.list_editor import normalise
 
@@ -119,6 +125,26 @@ FROM_CUSTOMER = {
 }
 
 
+def read_only(widget: QWidget, shown_only: bool) -> None:
+    """Shown only: a line or text box is read-only on the window's colour, a list shows its
+    choice in the normal text colour (not the greyed-out one of a disabled input)."""
+    if isinstance(widget, QLineEdit | QPlainTextEdit):
+        widget.setReadOnly(shown_only)
+        palette = QPalette()  # nothing set: the window's
+        if shown_only:
+            palette = widget.palette()
+            palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+        widget.setPalette(palette)
+        return
+    widget.setEnabled(not shown_only)
+    palette = widget.palette()
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(
+            QPalette.ColorGroup.Disabled, role, palette.color(QPalette.ColorGroup.Active, role)
+        )
+    widget.setPalette(palette)
+
+
 class DetailsTab(QWidget):
     """`application_id` None: a new application, created by Save (`created` then says which)."""
 
@@ -135,16 +161,16 @@ class DetailsTab(QWidget):
         self.saving = False
         self.editable = True
         self._filling = False
-        self._found_number: str | None = None  # the customer number last looked up
         self._save_when_found = False
         self.banner = banner()
         self.inputs: dict[str, QWidget] = {}
         self.errors = {name: error_label() for name in (*LABELS, "customer")}
 
         # A new application: the customer it is for, if any.
-        self.customer_edit = QLineEdit(objectName="field_customer")
+        self.customer_edit = CustomerPicker(ctx)
+        self.customer_edit.setObjectName("field_customer")
         self.customer_edit.setPlaceholderText(
-            "Number of an existing customer (empty: new customer)"
+            "Number or name of an existing customer (empty: a new customer)"
         )
         self.customer_note = QLabel(objectName="customerNote")
         self.customer_note.setStyleSheet("color: #555;")
@@ -187,12 +213,20 @@ class DetailsTab(QWidget):
         layout.addWidget(scrolling(body), 1)
         layout.addLayout(toolbar((self.status, 1), STRETCH, self.save_button))
         self.save_button.clicked.connect(self.save)
+        self.customer_edit.chosen.connect(self._customer_chosen)
         self.customer_edit.editingFinished.connect(self._look_up_customer)
         if customer_id is not None:
             self.customer_edit.setEnabled(False)
             self._load_customer(customer_id)
         else:
             self.set_values({"currency": "EUR"})
+        workers.submit(
+            customers.payment_terms,
+            ctx.db,
+            owner=self,
+            on_done=self.set_terms,
+            on_failed=self._show_error,
+        )
 
     # -- inputs ----------------------------------------------------------------------------
     def _input(self, name: str) -> QWidget:
@@ -245,8 +279,10 @@ class DetailsTab(QWidget):
             self.status.setText("Changed, not saved yet")
 
     def set_values(self, values: dict[str, Any]) -> None:
-        """Fill the inputs (not an edit) from stored values."""
+        """Fill the inputs (not an edit) from stored values: amounts as typed while editable,
+        grouped in the currency's decimals when only shown."""
         self._filling = True
+        currency = values.get("currency") or self.raw_values().get("currency")
         for name, value in values.items():
             widget = self.inputs.get(name)
             if isinstance(widget, QComboBox):
@@ -260,7 +296,9 @@ class DetailsTab(QWidget):
                     widget.setCurrentIndex(max(index, 0))
             elif isinstance(widget, QLineEdit):
                 if name in AMOUNTS:
-                    widget.setText(money_input(value))
+                    widget.setText(
+                        money_input(value) if self.editable else formatting.money(value, currency)
+                    )
                 elif name in DAYS:
                     widget.setText(day_input(value))
                 else:
@@ -288,7 +326,7 @@ class DetailsTab(QWidget):
         self.customer_row.hide()
         self.editable = editable
         for widget in (*self.inputs.values(), self.notes):
-            widget.setEnabled(editable)
+            read_only(widget, not editable)
         self.save_button.setEnabled(editable)
         if self.dirty or self.saving:
             return
@@ -297,11 +335,24 @@ class DetailsTab(QWidget):
         self.status.setText("")
 
     # -- a new application's customer ------------------------------------------------------
+    def _customer_chosen(self, customer_id: int | None) -> None:
+        """A customer picked from the matches (or the text changed from one picked)."""
+        if customer_id is None:
+            self.customer_id = None
+            self.customer_note.setText("")
+        elif customer_id != self.customer_id:
+            self._load_customer(customer_id)
+
     def _look_up_customer(self) -> None:
-        number = self.customer_edit.text().strip()
+        """Leaving the line: empty is a new customer; a number typed but not picked is looked
+        up (Save straight from the line waits for it)."""
+        picker = self.customer_edit
+        number = picker.typed_number()
         if not number:
             self.customer_id = None
             self.customer_note.setText("A new customer: the customer is created when approved.")
+            return
+        if picker.customer_id is not None:
             return
         ctx = self.ctx
 
@@ -309,7 +360,12 @@ class DetailsTab(QWidget):
             found = customers.find_customer_id(ctx.db, number)
             return None if found is None else customers.get_customer(ctx.db, ctx.actor, found)
 
-        workers.submit(find, owner=self, on_done=self._customer_found, on_failed=self._show_error)
+        workers.submit(
+            find,
+            owner=self,
+            on_done=lambda detail: self._customer_found(detail, number),
+            on_failed=self._show_error,
+        )
 
     def _load_customer(self, customer_id: int) -> None:
         workers.submit(
@@ -322,21 +378,20 @@ class DetailsTab(QWidget):
             on_failed=self._show_error,
         )
 
-    def _customer_found(self, detail: customers.CustomerDetail | None) -> None:
+    def _customer_found(self, detail: customers.CustomerDetail | None, number: str = "") -> None:
         save_now, self._save_when_found = self._save_when_found, False
-        self._found_number = self.customer_edit.text().strip()
         if detail is None:
             self.customer_id = None
-            self.errors["customer"].setText(
-                f"No customer has the number {self.customer_edit.text().strip()}."
-            )
-            self.errors["customer"].show()
+            set_error(self.errors["customer"], f"No customer has the number {number}.")
             self.customer_note.setText("")
             return
-        self.errors["customer"].hide()
+        set_error(self.errors["customer"], None)
         self.customer_id = detail.id
-        if self.customer_edit.text().strip() != detail.number:
-            self.customer_edit.setText(detail.number)
+        picker = self.customer_edit
+        if picker.customer_id != detail.id:
+            picker.blockSignals(True)
+            picker.set_customer(detail.id, detail.number, detail.name, detail.currency)
+            picker.blockSignals(False)
         self.customer_note.setText(f"{detail.name}: an application for a new limit.")
         self.set_values(
             {field: detail.values.get(source) for field, source in FROM_CUSTOMER.items()}
@@ -345,18 +400,21 @@ class DetailsTab(QWidget):
             self.save()
 
     def _customer_unsettled(self) -> bool:
-        """A new application whose customer number was typed but not looked up yet (Ctrl+S
-        straight from the field): look it up first; Save follows once it is found."""
-        if self.application_id is not None or not self.customer_edit.isEnabled():
+        """A new application whose customer was typed but not found yet (Ctrl+S straight from
+        the line): look it up first; Save follows once it is found."""
+        picker = self.customer_edit
+        if self.application_id is not None or not picker.isEnabled():
             return False
-        typed = self.customer_edit.text().strip()
-        if not typed:
+        if not picker.typed_number():
             self.customer_id = None  # a new customer
             return False
-        if typed == self._found_number:
+        if picker.customer_id is not None and picker.customer_id == self.customer_id:
             return False
         self._save_when_found = True
-        self._look_up_customer()
+        if picker.customer_id is not None:
+            self._load_customer(picker.customer_id)  # picked, its details not here yet
+        else:
+            self._look_up_customer()
         return True
 
     # -- saving ----------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 """One credit application: who and what it is on top, the workflow buttons, and the Details,
 References, Checklist, Scorecard and Decision tabs.
 
-The buttons follow the state and the user's permissions: Submit (draft), Start verification
-(submitted), Send to approval (in verification; refused while a required checklist item is
-neither verified nor waived, the banner names them), Return to verification…, Withdraw… and
-Assign…. Each change runs on a worker and is announced with `applications_changed`, which makes
-every open view of applications (this one too) load again; a final decision also announces the
-customer (`customer_changed`), so an open profile shows the new limit.
+The buttons follow the state and the user's permissions: Submit (draft, Ctrl+Shift+S), Start
+verification (submitted), Send to approval (in verification; off while a required checklist item
+is neither verified nor waived, its tooltip names them, as does the banner should the service
+still refuse), Return to verification…, Withdraw… and Assign…. Each change runs on a worker and
+is announced with `applications_changed`, which makes every open view of applications (this one
+too) load again; a final decision also announces the customer (`customer_changed`), so an open
+profile shows the new limit.
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ from o2c_desktop.models.credit import (
     PENDING_APPROVAL,
     SUBMITTED,
 )
-from o2c_desktop.services import checklists, credit_applications, credit_decisions, customers
+from o2c_desktop.services import (
+    checklists,
+    credit_applications,
+    credit_authority,
+    credit_decisions,
+    customers,
+)
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.application_assign import AssignDialog
 from o2c_desktop.ui.dialogs.application_reason import ReasonDialog
 from o2c_desktop.ui.dialogs.form_support import banner
-from o2c_desktop.ui.screens.application_checklist import ChecklistTab
+from o2c_desktop.ui.screens.application_checklist import ChecklistTab, blocking
 from o2c_desktop.ui.screens.application_decision import DecisionTab
 from o2c_desktop.ui.screens.application_details import DetailsTab
 from o2c_desktop.ui.screens.application_references import ReferencesTab
@@ -46,6 +53,8 @@ from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 WORKABLE_STATES = (DRAFT, SUBMITTED, IN_VERIFICATION)
 DETAILS, REFERENCES, CHECKLIST, SCORECARD, DECISION = range(5)
 BLOCKING_FIELD = "checklist"  # send_to_approval names each item that blocks it under this field
+SUBMIT_KEYS = "Ctrl+Shift+S"
+APPROVAL_TIP = "Every required checklist item must be verified or waived first"
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,18 @@ class Loaded:
     items: list[Any]  # checklists.ChecklistItemView
     decision: credit_decisions.DecisionView | None
     terms: list[tuple[str, str]]
+    authority: credit_authority.Authority  # the user's, in the application's currency
 
 
 def load(ctx: UiContext, application_id: int) -> Loaded:
     db, actor = ctx.db, ctx.actor
+    application = credit_applications.get_application(db, actor, application_id)
     return Loaded(
-        application=credit_applications.get_application(db, actor, application_id),
+        application=application,
         items=checklists.list_items(db, actor, application_id),
         decision=credit_decisions.get_decision(db, actor, application_id),
         terms=customers.payment_terms(db),
+        authority=credit_authority.my_authority(db, actor, application.currency),
     )
 
 
@@ -112,11 +124,12 @@ class ApplicationEditor(QWidget):
         self.facts.setStyleSheet("color: #555;")
         self.banner = banner()
 
+        # Alt letters free of the menu bar's (F, C, R, H) and of every tab's buttons.
         self.submit_button = QPushButton("S&ubmit", objectName="submitApplication")
-        self.verify_button = QPushButton("Start veri&fication", objectName="startVerification")
+        self.verify_button = QPushButton("Start ver&ification", objectName="startVerification")
         self.approval_button = QPushButton("Send to a&pproval", objectName="sendToApproval")
         self.return_button = QPushButton("Re&turn to verification…", objectName="returnToVerify")
-        self.withdraw_button = QPushButton("Wit&hdraw…", objectName="withdrawApplication")
+        self.withdraw_button = QPushButton("&Withdraw…", objectName="withdrawApplication")
         self.assign_button = QPushButton("Assi&gn…", objectName="assignApplication")
         self.customer_button = QPushButton("Open customer", objectName="applicationCustomer")
         self.refresh_button = QPushButton("Refresh")
@@ -128,12 +141,11 @@ class ApplicationEditor(QWidget):
             self.withdraw_button: Permission.PREPARE_APPLICATIONS,
             self.assign_button: Permission.PREPARE_APPLICATIONS,
         }
+        self.submit_button.setToolTip(f"Submit the application for verification ({SUBMIT_KEYS})")
+        self.approval_button.setToolTip(APPROVAL_TIP)
         for button, permission in self.permission.items():
             if not actor.may(permission):
                 button.setToolTip(refusal(actor, permission))
-        self.approval_button.setToolTip(
-            "Every required checklist item must be verified or waived first"
-        )
 
         self.tabs = QTabWidget(objectName="applicationTabs")
         self.details = DetailsTab(ctx, customer_id)
@@ -194,6 +206,7 @@ class ApplicationEditor(QWidget):
             self.details.save,
             context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
         )
+        QShortcut(QKeySequence(SUBMIT_KEYS), self, self.submit_button.click)
         self._reload_timer = QTimer(self, singleShot=True, interval=0)
         self._reload_timer.timeout.connect(self.reload)
         ctx.signals.applications_changed.connect(self._reload_timer.start)
@@ -245,7 +258,7 @@ class ApplicationEditor(QWidget):
         self.references.show_application(view, workable and may_prepare)
         self.checklist.show_items(view.id, loaded.items, workable)
         self.scorecard.show_application(view, view.state in OPEN_STATES)
-        self.decision.show_decision(view, loaded.decision, loaded.terms)
+        self.decision.show_decision(view, loaded.decision, loaded.terms, loaded.authority)
         self._enable()
         self.title_changed.emit(title)
         if self._announce_decision:
@@ -290,6 +303,14 @@ class ApplicationEditor(QWidget):
         }
         for button, by_state in allowed.items():
             button.setEnabled(by_state and not self.busy and actor.may(self.permission[button]))
+        left = blocking(self.checklist.items) if state == IN_VERIFICATION else []
+        if left:  # the service would refuse it: say which items first
+            self.approval_button.setEnabled(False)
+            self.approval_button.setToolTip(
+                "Still needed before approval:\n" + "\n".join(f"• {item}" for item in left)
+            )
+        elif actor.may(Permission.PREPARE_APPLICATIONS):
+            self.approval_button.setToolTip(APPROVAL_TIP)
         self.customer_button.setEnabled(view is not None and view.customer_id is not None)
         self.refresh_button.setEnabled(view is not None)
 

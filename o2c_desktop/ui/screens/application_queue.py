@@ -1,8 +1,10 @@
 """The credit applications queue: the department's or my own, by state, overdue only, a search.
 
 The service filters in SQL (credit_queue.application_queue, on a worker); the few hundred rows a
-queue holds are sorted on screen and exported as shown. Overdue rows (past their service level)
-are red. Enter or a double-click opens an application, Ctrl+N starts a new one.
+queue holds are sorted on screen and exported as shown, with each amount's currency and the
+overdue flag beside them. Overdue rows (past their service level) are red. Enter or a double-click
+opens an application, Ctrl+N starts a new one. The columns fit their contents at the first load
+(unless the user's widths were remembered).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.models.list_table import ListTableModel
 from o2c_desktop.ui.screens.application_texts import KIND_LABELS, STATE_LABELS, label
+from o2c_desktop.ui.widgets.layout_memory import fit_columns
 from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 from o2c_desktop.ui.widgets.messages import show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
@@ -60,6 +63,14 @@ COLUMNS = (
     Column("risk", "Risk", lambda r: r.risk_class),
     Column("prepared", "Prepared by", lambda r: r.prepared_by),
     Column("customer", "Customer", lambda r: r.customer_number),
+)
+# The file: the amounts' currency and the overdue flag (red on screen) in columns of their own.
+EXPORT_AFTER = {
+    "requested": Column("currency", "Currency", lambda r: r.currency),
+    "due": Column("overdue", "Overdue", lambda r: r.overdue),
+}
+EXPORT_COLUMNS = tuple(
+    c for column in COLUMNS for c in (column, EXPORT_AFTER.get(column.key)) if c is not None
 )
 # The state filter: what each choice lists. Default: the applications still being worked.
 STATE_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -101,6 +112,7 @@ class ApplicationQueue(QWidget):
         self.ctx = ctx
         self.loading = False
         self._generation = 0
+        self._fitted = False  # the columns fit the first rows loaded
         self.scope = QComboBox(objectName="queueScope")
         self.scope.addItem("Department", DEPARTMENT)
         self.scope.addItem("My queue", MINE)
@@ -110,7 +122,7 @@ class ApplicationQueue(QWidget):
         self.state_filter = QComboBox(objectName="queueState")
         for key, (text, _states) in STATE_FILTERS.items():
             self.state_filter.addItem(text, key)
-        self.overdue_only = QCheckBox("&Overdue only", objectName="queueOverdue")
+        self.overdue_only = QCheckBox("O&verdue only", objectName="queueOverdue")
         self.search = QLineEdit(
             placeholderText="Number, applicant or customer…",
             clearButtonEnabled=True,
@@ -129,7 +141,7 @@ class ApplicationQueue(QWidget):
         self.refresh_button = QPushButton("Refresh")
         self.count = QLabel(objectName="queueCount")
 
-        self.table = TablePanel(COLUMNS, "credit-applications")
+        self.table = TablePanel(COLUMNS, "credit-applications", export_columns=EXPORT_COLUMNS)
         self.table.setObjectName("applicationQueue")
         self.model = QueueModel(COLUMNS, self.table)
         self.table.model = self.model  # the panel's sorting proxy and export read this model
@@ -204,6 +216,9 @@ class ApplicationQueue(QWidget):
             return
         chosen = self.selected()
         self.model.set_rows(rows)
+        if rows and not self._fitted:
+            self._fitted = True
+            fit_columns(self.view)
         self.loading = False
         overdue = sum(1 for r in rows if r.overdue)
         self.count.setText(

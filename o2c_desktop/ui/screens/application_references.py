@@ -3,6 +3,7 @@ each said when checked (its rating, which the scorecard counts)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -22,23 +23,28 @@ from o2c_desktop.ui.screens.application_texts import label
 from o2c_desktop.ui.widgets.messages import confirm, show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
 
-COLUMNS = (
-    Column("kind", "Kind", lambda r: r.kind, lambda r: label(KIND_LABELS, r.kind)),
-    Column("name", "Name", lambda r: r.name),
-    Column("contact", "Contact", lambda r: r.contact_name),
-    Column("phone", "Phone", lambda r: r.phone),
-    Column("email", "E-mail", lambda r: r.email),
-    Column("years", "Years known", lambda r: r.years_known, numeric=True),
-    Column(
-        "highest_credit",
-        "Highest credit",
-        lambda r: r.highest_credit,
-        lambda r: formatting.amount(r.highest_credit),
-        numeric=True,
-    ),
-    Column("rating", "Rating", lambda r: r.rating, lambda r: label(RATING_LABELS, r.rating) or "—"),
-    Column("notes", "Notes", lambda r: r.notes),
-)
+
+def columns(currency: Callable[[], str | None]) -> tuple[Column, ...]:
+    """The references' columns; amounts in the application's `currency()` (its decimals)."""
+    return (
+        Column("kind", "Kind", lambda r: r.kind, lambda r: label(KIND_LABELS, r.kind)),
+        Column("name", "Name", lambda r: r.name),
+        Column("contact", "Contact", lambda r: r.contact_name),
+        Column("phone", "Phone", lambda r: r.phone),
+        Column("email", "E-mail", lambda r: r.email),
+        Column("years", "Years known", lambda r: r.years_known, numeric=True),
+        Column(
+            "highest_credit",
+            "Highest credit",
+            lambda r: r.highest_credit,
+            lambda r: formatting.money(r.highest_credit, currency()),
+            numeric=True,
+        ),
+        Column(
+            "rating", "Rating", lambda r: r.rating, lambda r: label(RATING_LABELS, r.rating) or "—"
+        ),
+        Column("notes", "Notes", lambda r: r.notes),
+    )
 
 
 class ReferencesTab(QWidget):
@@ -49,8 +55,9 @@ class ReferencesTab(QWidget):
         self.ctx = ctx
         self.application: credit_applications.ApplicationView | None = None
         self.editable = False
-        self.table = TablePanel(COLUMNS, "references")
+        self.table = TablePanel(columns(self.currency), "references")
         self.table.setObjectName("referenceList")
+        self.table.view.setObjectName("referenceListView")
         self.add_button = QPushButton("A&dd reference…", objectName="addReference")
         self.edit_button = QPushButton("&Edit…", objectName="editReference")
         self.remove_button = QPushButton("Remo&ve", objectName="removeReference")
@@ -66,6 +73,9 @@ class ReferencesTab(QWidget):
         self.table.view.selectionModel().currentRowChanged.connect(lambda *_a: self._enable())
         self.table.model.modelReset.connect(self._enable)
         self._enable()
+
+    def currency(self) -> str | None:
+        return self.application.currency if self.application is not None else None
 
     def show_application(self, view: credit_applications.ApplicationView, editable: bool) -> None:
         self.application = view

@@ -43,6 +43,7 @@ class ReviewsTab(QWidget):
         self.loading = False
         self.table = TablePanel(COLUMNS, "credit-reviews")
         self.table.setObjectName("reviewList")
+        self.table.view.setObjectName("reviewListView")
         self.table.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.count = QLabel(objectName="reviewCount")
         self.start_button = QPushButton("&Start review", objectName="startReview")
@@ -52,7 +53,7 @@ class ReviewsTab(QWidget):
             if may_prepare
             else refusal(ctx.actor, Permission.PREPARE_APPLICATIONS)
         )
-        self.customer_button = QPushButton("Open &customer", objectName="reviewCustomer")
+        self.customer_button = QPushButton("Open c&ustomer", objectName="reviewCustomer")
         self.application_button = QPushButton("Open &application", objectName="reviewApplication")
         self.application_button.setToolTip("The application the lapsing document belongs to")
         self.refresh_button = QPushButton("Refresh")

@@ -1,6 +1,9 @@
 """An application's Scorecard tab: each factor's value, points, weight and weighted points, the
 total score, the risk class and the recommended limit with the rule it came from, so anyone can
-see why. "Score now" scores again with the active scorecard (and stores the result)."""
+see why. "Score now" scores again with the active scorecard (and stores the result).
+
+A figure the applicant did not give is scored with the points the scorecard sets for a missing
+value (not zero); a current ratio without current liabilities is unbounded and shown as ∞."""
 
 from __future__ import annotations
 
@@ -23,6 +26,18 @@ from o2c_desktop.ui.widgets.messages import show_error
 from o2c_desktop.ui.widgets.table_panel import TablePanel
 
 TWO_PLACES = Decimal("0.01")
+# Why a factor's value can be unbounded (the scorecard gives it the top band).
+UNBOUNDED = {"current_ratio": "no current liabilities"}
+
+
+def factor_value(factor: scorecards.FactorResult) -> str:
+    """A factor's value as the table shows it: "missing", "∞ (no current liabilities)", 2.08."""
+    if factor.missing:
+        return "missing"
+    text = number(factor.value)
+    why = UNBOUNDED.get(factor.key)
+    unbounded = factor.value is not None and factor.value.is_infinite()
+    return f"{text} ({why})" if why and unbounded else text
 
 
 def number(value: Decimal | None) -> str:
@@ -30,6 +45,8 @@ def number(value: Decimal | None) -> str:
     to two decimals (a current ratio of 2.0833… shows 2.08; the score keeps its exact value)."""
     if value is None:
         return ""
+    if value.is_infinite():
+        return "∞" if value > 0 else "-∞"
     if value == value.to_integral_value():
         return f"{value:,.0f}"
     return f"{value.quantize(TWO_PLACES, ROUND_HALF_EVEN):,}"
@@ -41,7 +58,7 @@ FACTOR_COLUMNS = (
         "value",
         "Value",
         lambda f: f.value,
-        lambda f: "missing" if f.missing else number(f.value),
+        factor_value,
         numeric=True,
     ),
     Column("points", "Points", lambda f: f.points, lambda f: number(f.points), numeric=True),
@@ -62,7 +79,7 @@ class ScorecardTab(QWidget):
         self.result: scorecards.ScoreResult | None = None
         self.workable = False
         self.busy = False
-        self.score_button = QPushButton("S&core now", objectName="scoreNow")
+        self.score_button = QPushButton("&Score now", objectName="scoreNow")
         self.may_score = ctx.actor.may(Permission.PREPARE_APPLICATIONS) or ctx.actor.may(
             Permission.DECIDE_APPLICATIONS
         )
@@ -88,6 +105,7 @@ class ScorecardTab(QWidget):
         figures.addRow("Scorecard", self.version)
         self.factors = TablePanel(FACTOR_COLUMNS, "score-factors")
         self.factors.setObjectName("scoreFactors")
+        self.factors.view.setObjectName("scoreFactorsView")
         self.factors.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # the scorecard's order
         self.chart = HorizontalBarChart("Weighted points per factor", number)
         self.chart.setObjectName("scoreChart")
@@ -96,7 +114,7 @@ class ScorecardTab(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(figures)
         left_layout.addWidget(self.factors, 1)
-        split = QSplitter()
+        split = QSplitter(objectName="scorecardSplit")
         split.addWidget(left)
         split.addWidget(self.chart)
         split.setStretchFactor(0, 3)
@@ -127,7 +145,10 @@ class ScorecardTab(QWidget):
         else:
             missing = [f.label for f in result.factors if f.missing]
             self.state.setText(
-                f"Missing figures count no points: {', '.join(missing)}." if missing else ""
+                f"Not given, scored with the scorecard's points for a missing figure: "
+                f"{', '.join(missing)}."
+                if missing
+                else ""
             )
             self.score.setText(number(result.score))
             self.risk.setText(RISK_CLASSES.get(result.risk_class, result.risk_class))

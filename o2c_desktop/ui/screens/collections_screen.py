@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QDate, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QDate, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -41,7 +41,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from o2c_desktop.config import config_dir
 from o2c_desktop.errors import O2CError
 from o2c_desktop.services import call_list, claims, portfolios, users
 from o2c_desktop.services.auth import Permission, refusal
@@ -56,6 +55,7 @@ from o2c_desktop.ui.models.call_list_table import (
     CallListModel,
     overdue_totals,
 )
+from o2c_desktop.ui.widgets.layout_memory import keep_own_layout, window_settings
 from o2c_desktop.ui.widgets.layouts import STRETCH, toolbar
 from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
 from o2c_desktop.ui.widgets.table_panel import configure_table
@@ -72,11 +72,6 @@ OLD_LAYOUT_GROUPS = ("collections",)
 # Until the user moves them: the call list gets 45 % of the width (room for the reasons); the
 # work panel's overdue items, contacts, and activity with promises share its height 2:1:2.
 DEFAULT_SHARES = {"splitter": (45, 55), "work": (2, 1, 2)}
-
-
-def layout_settings() -> QSettings:
-    """The same INI file as the main window's layout (main_window.window_settings)."""
-    return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
 
 
 def holder(ctx: UiContext, customer_id: int) -> str | None:
@@ -129,6 +124,9 @@ class CollectionsScreen(QWidget):
             self.collector.setEnabled(False)
             self.collector.setToolTip(refusal(actor, Permission.VIEW_ALL_PORTFOLIOS))
         self.count = QLabel(objectName="callCount")
+        # However long the text ("1,234 customers · overdue …"), it never widens the screen
+        # (and with it the window's minimum): it is cut, and the tooltip has it whole.
+        self.count.setMinimumWidth(1)
         self.busy = QProgressBar(objectName="callBusy")
         self.busy.setRange(0, 0)  # a busy indicator while the list is computed
         self.busy.setMaximumWidth(120)
@@ -196,6 +194,7 @@ class CollectionsScreen(QWidget):
         self._renew_timer.timeout.connect(self._renew_claim)
         self._layout_timer = QTimer(self, singleShot=True, interval=500)
         self._layout_timer.timeout.connect(self.save_layout)
+        keep_own_layout(self)  # its splitters and columns: save_layout / restore_layout
         self.as_of.dateChanged.connect(lambda _d: self._reload_timer.start())
         self.collector.currentIndexChanged.connect(lambda _i: self.reload())
         self.refresh_button.clicked.connect(self.reload)
@@ -230,7 +229,7 @@ class CollectionsScreen(QWidget):
         }
 
     def restore_layout(self) -> None:
-        settings = layout_settings()
+        settings = window_settings()
         settings.beginGroup(LAYOUT_GROUP)
         for key, splitter in self._splitters().items():
             state = settings.value(key)
@@ -247,7 +246,7 @@ class CollectionsScreen(QWidget):
 
     def save_layout(self) -> None:
         """Splitters and columns, in the window layout file (also saved as they change)."""
-        settings = layout_settings()
+        settings = window_settings()
         for old in OLD_LAYOUT_GROUPS:
             settings.remove(old)
         settings.beginGroup(LAYOUT_GROUP)
@@ -341,6 +340,7 @@ class CollectionsScreen(QWidget):
         text = f"{len(shown):,} customer{'' if len(shown) == 1 else 's'}"
         text += f" of {total:,}" if len(shown) != total else ""
         self.count.setText(text + (f"  ·  overdue {money}" if money else ""))
+        self.count.setToolTip(self.count.text())
 
     def _filter(self, text: str) -> None:
         current = self.work.customer_id

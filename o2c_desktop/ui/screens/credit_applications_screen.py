@@ -2,7 +2,10 @@
 each opened application in a tab of its own (like customers), so a clerk can keep several open.
 
 Enter opens the application selected in the queue, Ctrl+N starts a new one, Ctrl+W closes the
-application tab shown (asking first when its details have changes not saved yet).
+application tab shown (asking first when its details have changes not saved yet; so does quitting,
+through `may_close`). The lists load again when applications or the credit policy change (its
+lead days decide which reviews come up). Each application's tables and splitters keep the widths
+the user gave them (widgets.layout_memory).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.screens.application_editor import ApplicationEditor
 from o2c_desktop.ui.screens.application_queue import ApplicationQueue
 from o2c_desktop.ui.screens.application_reviews import ReviewsTab
+from o2c_desktop.ui.widgets.layout_memory import restore_layouts, save_layouts
 from o2c_desktop.ui.widgets.messages import confirm
 
 FIXED_TABS = 2  # the queue and the reviews: never closed
@@ -57,6 +61,7 @@ class CreditApplicationsScreen(QWidget):
         self._refresh_timer = QTimer(self, singleShot=True, interval=300)
         self._refresh_timer.timeout.connect(self._refresh_lists)
         ctx.signals.applications_changed.connect(self._refresh_timer.start)
+        ctx.signals.credit_policy_changed.connect(self._refresh_timer.start)
 
     # -- tabs ------------------------------------------------------------------------------
     def editors(self) -> list[ApplicationEditor]:
@@ -86,6 +91,7 @@ class CreditApplicationsScreen(QWidget):
         return editor
 
     def _add(self, editor: ApplicationEditor, title: str) -> ApplicationEditor:
+        restore_layouts(editor)
         index = self.tabs.addTab(editor, title)
         editor.title_changed.connect(lambda text, e=editor: self._retitle(e, text))
         editor.open_customer.connect(self.open_customer)
@@ -106,8 +112,23 @@ class CreditApplicationsScreen(QWidget):
             self, "The details have changes not saved yet. Close and lose them?"
         ):
             return
+        save_layouts(widget)
         self.tabs.removeTab(index)
         widget.deleteLater()
+
+    def unsaved(self) -> list[ApplicationEditor]:
+        """The open applications whose details have changes not saved yet."""
+        return [editor for editor in self.editors() if editor.details.dirty]
+
+    def may_close(self) -> bool:
+        """Quitting: True unless an application has details not saved and the user, shown the
+        first of them, keeps them."""
+        unsaved = self.unsaved()
+        if not unsaved:
+            return True
+        self.tabs.setCurrentWidget(unsaved[0])
+        names = ", ".join(self.tabs.tabText(self.tabs.indexOf(e)) for e in unsaved)
+        return confirm(self, f"Details not saved yet: {names}. Quit and lose the changes?", "Quit")
 
     def close_current(self) -> None:
         self.close_tab(self.tabs.currentIndex())

@@ -1,16 +1,20 @@
 """The Credit holds area: orders waiting on a credit decision, and every other order on request.
 
 The default list is the holds queue: each held order with its customer, amount, when it was held
-and all the reasons (over the available credit, customer on hold, items long past due). A status
-filter lists open, rejected, closed or all orders instead, and the search box narrows by order or
+and all the reasons (over the available credit, customer on hold, items long past due: the
+column shows each reason's first words, the tooltip and the panel the whole). A status filter
+lists open, rejected, closed or all orders instead, and the search box narrows by order or
 customer number or name (both in SQL, on a worker). The table sorts its own rows (a few thousand
 at most) and exports what it shows with exact amounts.
 
-Release… (Ctrl+R) and Reject… (Ctrl+J) ask for the reason; releasing above one's authority is
-refused by the service and the refusal is shown in the dialog with the reason kept. New order…
-(Ctrl+N) enters an order. These keys belong to this screen while it has the focus, even where
-the window uses the same key elsewhere (Ctrl+N is also New customer). The panel on the right
-shows the selected order in full and its customer's limit, exposure and available credit.
+Release… (Ctrl+R) and Reject… (Ctrl+J) ask for the reason. Release is enabled only when the
+release is within the user's authority (alone, against the customer's exposure after it); when
+it is not, its tooltip and the panel say so before anyone types a reason, and a refusal by the
+service all the same is shown in the dialog with the reason kept. New order… (Ctrl+N) enters an
+order. These keys belong to this screen while it has the focus, even where the window uses the
+same key elsewhere (Ctrl+N is also New customer). The panel on the right shows the selected
+order in full and its customer's limit, exposure and available credit, read again when the
+customer changes anywhere (a decision gave a new limit).
 """
 
 from __future__ import annotations
@@ -42,16 +46,25 @@ from o2c_desktop.models.credit import (
     ORDER_REJECTED,
     ORDER_STATUSES,
 )
-from o2c_desktop.services import customers, orders
+from o2c_desktop.services import orders
 from o2c_desktop.services.auth import Permission, refusal
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
-from o2c_desktop.ui.dialogs.order_decision import REJECT, RELEASE, OrderDecisionDialog
+from o2c_desktop.ui.dialogs.order_decision import (
+    CHECKING,
+    REJECT,
+    RELEASE,
+    OrderDecisionDialog,
+    ReleaseCheck,
+    release_check,
+    release_facts,
+)
 from o2c_desktop.ui.dialogs.order_entry import OrderEntryDialog, credit_text
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.models.filtered_list import FilteredListModel
 from o2c_desktop.ui.widgets.layouts import STRETCH, scrolling, titled, toolbar
-from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
+from o2c_desktop.ui.widgets.messages import show_error
+from o2c_desktop.ui.widgets.shown_rows_export import export_rows_to, export_shown_rows
 from o2c_desktop.ui.widgets.table_panel import configure_table
 
 STATUS_LABELS = {
@@ -73,11 +86,23 @@ def reasons_line(order: Any) -> str:
     return "; ".join(order.hold_reasons)
 
 
+def headline(reason: str) -> str:
+    """A hold reason's first words ("exceeds available credit", "customer on hold", "EUR 80.00
+    more than 60 days past due"), so that the column shows every reason of an order; the
+    tooltip and the panel give them whole, the export too."""
+    return reason.split(": ", 1)[0].split(" (", 1)[0]
+
+
+def reasons_short(order: Any) -> str:
+    return "; ".join(headline(reason) for reason in order.hold_reasons)
+
+
+# Who, how much and why first: the reasons are in view beside the selected order's panel; then
+# how long it waits (the queue's order), the rest after.
 COLUMNS = (
     Column("number", "Order", lambda r: r.number),
     Column("customer", "Customer", lambda r: r.customer_number),
     Column("customer_name", "Name", lambda r: r.customer_name),
-    Column("order_date", "Ordered", lambda r: r.order_date, lambda r: formatting.day(r.order_date)),
     Column(
         "amount",
         "Amount",
@@ -85,14 +110,16 @@ COLUMNS = (
         lambda r: formatting.money(r.amount, r.currency),
         numeric=True,
     ),
-    Column("status", "Status", lambda r: r.status, lambda r: STATUS_LABELS.get(r.status, r.status)),
-    Column("held_at", "Held since", lambda r: r.held_at, lambda r: formatting.moment(r.held_at)),
     Column(
         "reasons",
         "Hold reasons",
         reasons_line,
+        reasons_short,
         tooltip=lambda r: "\n".join(r.hold_reasons),
     ),
+    Column("held_at", "Held since", lambda r: r.held_at, lambda r: formatting.moment(r.held_at)),
+    Column("order_date", "Ordered", lambda r: r.order_date, lambda r: formatting.day(r.order_date)),
+    Column("status", "Status", lambda r: r.status, lambda r: STATUS_LABELS.get(r.status, r.status)),
     Column("decided_by", "Decided by", lambda r: r.decided_by),
     Column(
         "decision_reason",
@@ -101,6 +128,9 @@ COLUMNS = (
         tooltip=lambda r: r.decision_reason or "",
     ),
 )
+WIDTHS = {"number": 95, "customer": 80, "customer_name": 180, "amount": 105, "reasons": 410}
+WIDTHS |= {"held_at": 140, "order_date": 95, "status": 65, "decided_by": 110}
+EXPORTING = "Exporting orders"
 ORDERED = next(n for n, c in enumerate(COLUMNS) if c.key == "order_date")
 HELD_AT = next(n for n, c in enumerate(COLUMNS) if c.key == "held_at")
 # The file keeps raw values: a Decimal amount with its currency beside it, dates as dates.
@@ -123,12 +153,19 @@ EXPORT_COLUMNS = (
 
 
 class OrderDetail(QWidget):
-    """The selected order in full, and its customer's credit (read on a worker)."""
+    """The selected order in full, its customer's credit, and (for a held order, to a user who
+    may release orders) whether releasing it is within the user's authority. The customer and
+    the authority are read on a worker, again when the customer changes anywhere (a decision
+    moved the limit) or the credit settings change (authorities); `checked` says they are in."""
+
+    checked = Signal()
 
     def __init__(self, ctx: UiContext, parent: Any = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.order: Any = None
+        self.check: ReleaseCheck | None = None  # for the order shown, once read
+        self._asked = 0  # the latest read of the credit: only its answer is shown
         self.labels: dict[str, QLabel] = {}
         form = QFormLayout()
         for key, caption in (
@@ -142,12 +179,15 @@ class OrderDetail(QWidget):
             ("entered", "Entered"),
             ("external", "External reference"),
             ("credit", "Customer's credit"),
+            ("release", "Release"),
         ):
             label = QLabel(objectName=f"orderDetail_{key}")
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.labels[key] = label
             form.addRow(caption, label)
+        self.release_row = form.rowCount() - 1
+        self.form = form
         self.labels["amount"].setAlignment(Qt.AlignmentFlag.AlignLeft)
         self.placeholder = QLabel("Select an order to see it here.")
         self.placeholder.setStyleSheet("color: #666;")
@@ -160,6 +200,8 @@ class OrderDetail(QWidget):
         layout.addStretch(1)
         self.body = body
         self.show_order(None)
+        ctx.signals.customer_changed.connect(self._customer_changed)
+        ctx.signals.credit_policy_changed.connect(self.load_credit)
 
     def show_order(self, order: Any) -> None:
         previous = self.order
@@ -167,6 +209,7 @@ class OrderDetail(QWidget):
         self.placeholder.setVisible(order is None)
         self.body.setVisible(order is not None)
         if order is None:
+            self.check = None
             return
         text = self.labels
         text["order"].setText(f"{order.number}, ordered {formatting.day(order.order_date)}")
@@ -186,30 +229,49 @@ class OrderDetail(QWidget):
             f"{order.entered_by or 'import'}, {formatting.moment(order.created_at)}"
         )
         text["external"].setText(order.external_id or "")
+        self.form.setRowVisible(self.release_row, self._releasable(order))
         if order is not previous:  # also after a reload: a decision moved the exposure
+            self.load_credit()
+
+    def _releasable(self, order: Any) -> bool:
+        return order.status == ORDER_HELD and self.ctx.actor.may(Permission.RELEASE_ORDERS)
+
+    def _customer_changed(self, customer_id: int) -> None:
+        if self.order is not None and self.order.customer_id == customer_id:
             self.load_credit()
 
     def load_credit(self) -> None:
         order = self.order
         if order is None:
             return
+        self.check = None
         self.labels["credit"].setText("Loading…")
+        self.labels["release"].setText(CHECKING)
+        self.checked.emit()
+        self._asked += 1
+        asked = self._asked
         workers.submit(
-            customers.get_customer,
-            self.ctx.db,
-            self.ctx.actor,
-            order.customer_id,
+            release_facts,
+            self.ctx,
+            order,
             owner=self,
-            on_done=lambda detail: self._credit(order.customer_id, detail),
-            on_failed=lambda error: self._credit(order.customer_id, error),
+            on_done=lambda facts: self._credit(asked, order, facts),
+            on_failed=lambda error: self._credit(asked, order, error),
         )
 
-    def _credit(self, customer_id: int, detail: Any) -> None:
-        if self.order is None or self.order.customer_id != customer_id:
-            return
-        self.labels["credit"].setText(
-            str(detail) if isinstance(detail, O2CError) else credit_text(detail)
-        )
+    def _credit(self, asked: int, order: Any, facts: Any) -> None:
+        if asked != self._asked:
+            return  # a newer read (another order, or this one again) is on its way
+        if isinstance(facts, O2CError):
+            self.check = ReleaseCheck(False, str(facts))
+            self.labels["credit"].setText(str(facts))
+        else:
+            detail, authority = facts
+            self.labels["credit"].setText(credit_text(detail))
+            if self._releasable(order):
+                self.check = release_check(self.ctx, order, detail.exposure, authority)
+        self.labels["release"].setText(self.check.text if self.check is not None else "")
+        self.checked.emit()
 
 
 class CreditHoldsScreen(QWidget):
@@ -232,29 +294,30 @@ class CreditHoldsScreen(QWidget):
             clearButtonEnabled=True,
             objectName="orderSearch",
         )
-        self.release_button = QPushButton("&Release…")
+        self.release_button = QPushButton("Re&lease…")
         self.reject_button = QPushButton("Re&ject…")
         self.new_button = QPushButton("&New order…")
         self.open_button = QPushButton("&Open customer")
         self.export_button = QPushButton("E&xport…")
-        self.refresh_button = QPushButton("Re&fresh")
+        self.refresh_button = QPushButton("R&efresh")
         for button, tip, allowed, permission in (
             (
                 self.release_button,
-                "Release the selected held order (Ctrl+R); needs authority for the customer's "
-                "exposure after the release",
+                "Release the selected held order (Ctrl+R, Alt+L); needs the authority to grant "
+                "the customer's exposure after the release alone",
                 self.may_release,
                 Permission.RELEASE_ORDERS,
             ),
             (
                 self.reject_button,
-                "Reject the selected held order (Ctrl+J)",
+                "Reject the selected held order (Ctrl+J, Alt+J)",
                 self.may_release,
                 Permission.RELEASE_ORDERS,
             ),
             (self.new_button, "Enter an order (Ctrl+N)", self.may_enter, Permission.ENTER_ORDERS),
         ):
             button.setToolTip(tip if allowed else refusal(ctx.actor, permission))
+        self.release_tip = self.release_button.toolTip()  # when no held order is selected
         self.open_button.setToolTip("Open the customer's profile (Enter, double-click)")
         self.count = QLabel(objectName="orderCount")
 
@@ -262,8 +325,8 @@ class CreditHoldsScreen(QWidget):
         self.view = QTableView(objectName="orderTable")
         self.view.setModel(self.model)
         configure_table(self.view)
-        for column, width in enumerate((100, 85, 190, 95, 110, 65, 135, 300, 110)):
-            self.view.setColumnWidth(column, width)
+        for column, spec in enumerate(COLUMNS):
+            self.view.setColumnWidth(column, WIDTHS.get(spec.key, 160))
         self._sort_for(ORDER_HELD)
         self.detail = OrderDetail(ctx)
 
@@ -271,11 +334,11 @@ class CreditHoldsScreen(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.view, 1)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Horizontal, objectName="holdsSplitter")
         splitter.addWidget(left)
         splitter.addWidget(scrolling(titled("Selected order", self.detail)))
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([900, 360])
+        splitter.setSizes([1000, 300])
         layout = QVBoxLayout(self)
         layout.addLayout(toolbar(self.status_filter, (self.search, 1), self.refresh_button))
         layout.addWidget(splitter, 1)
@@ -305,6 +368,7 @@ class CreditHoldsScreen(QWidget):
         self.view.activated.connect(lambda _index: self.open_selected())
         self.view.selectionModel().currentRowChanged.connect(lambda *_a: self._selection_moved())
         self.model.modelReset.connect(self._selection_moved)
+        self.detail.checked.connect(self._enable)
         self.release_button.clicked.connect(self.release_selected)
         self.reject_button.clicked.connect(self.reject_selected)
         self.new_button.clicked.connect(self.new_order)
@@ -421,15 +485,22 @@ class CreditHoldsScreen(QWidget):
     def _enable(self) -> None:
         row = self.selected()
         held = row is not None and row.status == ORDER_HELD
-        self.release_button.setEnabled(self.may_release and held)
+        check = self.detail.check if held and row is self.detail.order else None
+        self.release_button.setEnabled(self.may_release and check is not None and check.allowed)
+        if self.may_release and held:  # why not, or what releasing it means
+            self.release_button.setToolTip(check.text if check is not None else CHECKING)
+        else:
+            self.release_button.setToolTip(self.release_tip)
         self.reject_button.setEnabled(self.may_release and held)
         self.new_button.setEnabled(self.may_enter)
         self.open_button.setEnabled(row is not None)
 
     # -- actions ---------------------------------------------------------------------------
     def _decide(self, action: str) -> OrderDecisionDialog | None:
+        """Ctrl+R and Ctrl+J do what the buttons would (nothing when they are disabled)."""
+        button = self.release_button if action == RELEASE else self.reject_button
         row = self.selected()
-        if row is None or row.status != ORDER_HELD or not self.may_release:
+        if row is None or not button.isEnabled():
             return None
         dialog = OrderDecisionDialog(self.ctx, row, action, self)
         self._wanted_id = row.id
@@ -461,13 +532,9 @@ class CreditHoldsScreen(QWidget):
             self.open_customer.emit(row.customer_id)
 
     def export(self) -> None:
-        path = ask_export_path(self, f"orders-{date.today().isoformat()}.xlsx")
-        if path:
-            self.export_to(path)
+        suggested = f"orders-{date.today().isoformat()}.xlsx"
+        export_shown_rows(self, suggested, EXPORTING, EXPORT_COLUMNS, self.model.rows)
 
     def export_to(self, path: str) -> workers.Task:
         """The rows as filtered and sorted on screen, with exact amounts."""
-        rows = list(self.model.rows)
-        return workers.export_in_background(
-            self, path, "Exporting orders", EXPORT_COLUMNS, lambda: [rows], len(rows)
-        )
+        return export_rows_to(self, path, EXPORTING, EXPORT_COLUMNS, self.model.rows)

@@ -21,6 +21,7 @@ from o2c_desktop.errors import O2CError
 from o2c_desktop.services.export import export_table
 from o2c_desktop.ui.models.columns import Column
 from o2c_desktop.ui.models.list_table import ROW_ROLE, SORT_ROLE, ListTableModel
+from o2c_desktop.ui.widgets.layout_memory import fit_columns
 from o2c_desktop.ui.widgets.messages import ask_export_path, show_error
 
 
@@ -37,11 +38,22 @@ def configure_table(view: QTableView) -> None:
 
 
 class TablePanel(QWidget):
+    """`export_columns`: what the file gets, when it is not what the screen shows (raw values
+    beside their currency, flags the screen shows by colour)."""
+
     activated = Signal(object)  # the row object under Enter / double-click
 
-    def __init__(self, columns: Sequence[Column], export_name: str, parent: Any = None):
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        export_name: str,
+        parent: Any = None,
+        *,
+        export_columns: Sequence[Column] | None = None,
+    ):
         super().__init__(parent)
         self.export_name = export_name
+        self.export_columns = export_columns
         self.model = ListTableModel(columns, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -75,7 +87,7 @@ class TablePanel(QWidget):
 
     def set_rows(self, rows: Sequence[Any]) -> None:
         self.model.set_rows(rows)
-        self.view.resizeColumnsToContents()
+        fit_columns(self.view)
 
     def selected_row(self) -> Any:
         index = self.view.currentIndex()
@@ -91,7 +103,7 @@ class TablePanel(QWidget):
 
     def export_to(self, path: str) -> int:
         """Write the rows as filtered and sorted on screen (small lists: on the GUI thread)."""
-        columns = self.model.columns
+        columns = self.export_columns or self.model.columns
         rows = [[c.value(row) for c in columns] for row in self.visible_rows()]
         try:
             return export_table(path, [c.title for c in columns], [rows])
