@@ -30,7 +30,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,7 +39,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_support, however this is run
 
 import bench_support as bench
-from credit_bench import prepare
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import URL
 
@@ -61,12 +60,8 @@ CHUNK = 5_000
 
 
 @dataclass
-class Result(bench.EngineResult):
-    prepared: str = ""
-    upgrade: str = ""
+class Result(bench.LedgerResult):
     seeded: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    timings: list[bench.Timing] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,7 +246,7 @@ def _single(result: Result, db: Database, clerk: Actor, manager: Actor, args: An
             )
         )
     steps = {
-        name: bench.Timing(f"{name}, median of {args.single}", name)
+        name: bench.Timing(f"{name}, median of {args.single}", name, by_detail=True)
         for name in ("create", "score", "decide")
     }
     result.timings.extend(steps.values())
@@ -308,39 +303,18 @@ def in_process(result: Result, url: URL, args: Any) -> None:
 
 
 def print_engine(r: Result) -> None:
-    print()
-    print(f"==== {r.title} ====")
-    for label, value in (("Ledger", r.prepared), ("Schema", r.upgrade), ("Data", r.seeded)):
-        if value:
-            print(f"{label + ':':8}{value}")
-    if r.counts:
-        print("Rows    " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items()))
-    bench.print_timings(r.timings, TARGETS if r.engine == "postgresql" else None)
-    if r.failed:
-        print(f"FAILED: {r.failed}")
+    r.print_block(TARGETS, ("Data", r.seeded))
 
 
 def summary_line(r: Result) -> str:
-    parts = [
-        t.summary() if not t.detail.startswith("median") else f"{t.short} {t.detail}"
-        for t in r.timings
-    ]
-    if r.failed:
-        parts.append(f"FAILED: {r.failed}")
-    return f"{r.title}: " + "; ".join(parts)
+    return bench.summary_of(r, r.timings)
 
 
 def run_engine(target: bench.Target, args: Any, base: Path) -> Result:
-    result = Result(target.engine)
-    try:
-        bench.log(f"{result.title}: preparing the portfolio")
-        prepare(result, target, base, args)  # type: ignore[arg-type]
-        result.upgrade = str(bench.upgrade_schema(target.url))
+    def steps(result: Result) -> None:
         in_process(result, target.url, args)
-    except Exception as exc:
-        result.failed = bench.error_text(exc)
-    print_engine(result)
-    return result
+
+    return bench.run_on_ledger(Result(target.engine), target, base, args, steps, print_engine)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -351,15 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--single", type=int, default=20, metavar="S", help="applications created and decided"
     )
-    bench.add_engine_options(parser)
-    parser.add_argument(
-        "--runs", type=bench.at_least(1), default=3, metavar="K", help="runs per measurement"
-    )
-    parser.add_argument(
-        "--cache",
-        metavar="DIR",
-        help="start from the ledger benchmarks/ledger_bench.py --cache DIR kept (a copy)",
-    )
+    bench.add_kept_ledger_options(parser)
     args = parser.parse_args(argv)
     results = bench.run_benchmark(
         f"O2C Desktop applications benchmark: {args.customers:,} customers, "

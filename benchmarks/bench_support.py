@@ -8,8 +8,9 @@ databases, run the app, time things and report the same way.
 - Databases (`SqliteTarget`, `PostgresTarget`): an SQLite file in the work folder, or a
   PostgreSQL database o2c_<name>_<pid> made through an admin URL and dropped at the end unless
   --keep; filled by `o2c-desktop demo-data` (`generate_demo_data`) or copied from a ledger that
-  `ledger_bench.py --cache DIR` kept (`kept_ledger`, `copy_kept_ledger`), the copy migrated to
-  the current schema as the app would on start (`upgrade_schema`).
+  `ledger_bench.py --cache DIR` kept (`kept_ledger`, `copy_kept_ledger`; both in
+  `kept_or_generated`, with the options `add_kept_ledger_options`), the copy migrated to the
+  current schema as the app would on start (`upgrade_schema`).
 - The app as a subprocess (`run_app`), with its own data and settings folders (`app_env`).
 - Timing (`measure`, `Timing`): a measurement run K times, reported as the first run and the
   best of the others.
@@ -106,6 +107,7 @@ class Timing:
     runs: list[float] = field(default_factory=list)
     detail: str = ""
     error: str | None = None
+    by_detail: bool = False  # summarised by its detail (a median per call), not first/warm
 
     @property
     def first(self) -> float:
@@ -128,7 +130,18 @@ class Timing:
         """Its part of the summary line."""
         if self.error:
             return f"{self.short} {self.error}"
+        if self.by_detail:
+            return f"{self.short} {self.detail}"
         return f"{self.short} {fmt_s(self.warm)} (first {fmt_s(self.first)})"
+
+
+def summary_of(result: EngineResult, timings: list[Timing], *first: str) -> str:
+    """An engine's line in the summary block: `first` (what else it measured, "" for nothing),
+    each timing's summary, and why the engine failed."""
+    parts = [part for part in first if part] + [t.summary() for t in timings]
+    if result.failed:
+        parts.append(f"FAILED: {result.failed}")
+    return f"{result.title}: " + "; ".join(parts)
 
 
 def failed_run(exc: BaseException) -> str:
@@ -472,6 +485,74 @@ def copy_kept_ledger(target: Target, kept: str | None) -> str:
     return f"{what}{kept} (copied in {seconds:.1f} s)"
 
 
+def kept_or_generated(target: Target, base: Path, args: argparse.Namespace) -> str:
+    """Start from the ledger `ledger_bench.py --cache DIR` kept (a copy: the kept one is never
+    changed), or generate the demo portfolio when there is none (or no --cache): which it was,
+    for the report. Takes the options of `add_demo_data_options` and `add_kept_ledger_options`."""
+    kept = kept_ledger(target.engine, args.cache, args.customers, args.invoices, args.seed)
+    copied = copy_kept_ledger(target, kept)
+    if copied:
+        return copied
+    env = app_env(base, target.engine)
+    generated = generate_demo_data(target, env, args.customers, args.invoices, args.seed)
+    vacuumed = " (and VACUUM ANALYZE)" if generated.vacuum_s is not None else ""
+    return f"generated in {generated.seconds:.0f} s{vacuumed}"
+
+
+@dataclass
+class LedgerResult(EngineResult):
+    """An engine measured in-process on a kept or generated ledger: where the ledger came
+    from, its schema upgrade, the rows it holds, and the timings."""
+
+    prepared: str = ""
+    upgrade: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    timings: list[Timing] = field(default_factory=list)
+
+    def print_block(self, aims: dict[str, float], *lines: tuple[str, str], end: str = "") -> None:
+        """The engine's block of the report: the ledger, schema and `lines` (label, text; an
+        empty text is left out), the rows, the timings (on PostgreSQL, those slower than their
+        `aims` flagged), `end`, and why the engine failed."""
+        print()
+        print(f"==== {self.title} ====")
+        for label, value in (("Ledger", self.prepared), ("Schema", self.upgrade), *lines):
+            if value:
+                print(f"{label + ':' if label else '':8}{value}")
+        if self.counts:
+            print("Rows    " + ", ".join(f"{k} {v:,}" for k, v in self.counts.items()))
+        print_timings(self.timings, aims if self.engine == "postgresql" else None)
+        if end:
+            print()
+            print(end)
+        if self.failed:
+            print(f"FAILED: {self.failed}")
+
+
+L = TypeVar("L", bound=LedgerResult)
+
+
+def run_on_ledger(
+    result: L,
+    target: Target,
+    base: Path,
+    args: argparse.Namespace,
+    steps: Callable[[L], None],
+    report: Callable[[L], None],
+) -> L:
+    """One engine of a benchmark measured on a ledger: `kept_or_generated` and migrated to the
+    current schema as the app would, then the benchmark's `steps`; a failure is the result's
+    (the next engine still runs). `report` prints its block."""
+    try:
+        log(f"{result.title}: preparing the ledger")
+        result.prepared = kept_or_generated(target, base, args)
+        result.upgrade = str(upgrade_schema(target.url))
+        steps(result)
+    except Exception as exc:
+        result.failed = error_text(exc)
+    report(result)
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # The frame of every benchmark: options, header, engines, summary
 # ---------------------------------------------------------------------------------------------
@@ -518,6 +599,26 @@ def add_engine_options(parser: argparse.ArgumentParser, engines: str = "sqlite,p
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL admin URL")
     parser.add_argument(
         "--keep", action="store_true", help="keep the databases it made and its work folder"
+    )
+
+
+def add_runs_option(parser: argparse.ArgumentParser) -> None:
+    """--runs K: how many times each measurement runs (the first, and the best of the rest)."""
+    parser.add_argument(
+        "--runs", type=at_least(1), default=3, metavar="K", help="runs per measurement"
+    )
+
+
+def add_kept_ledger_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark measured on a ledger: the engines, --runs, and --cache DIR to
+    start from a copy of the ledger `ledger_bench.py --cache DIR` kept (`kept_or_generated`)."""
+    add_engine_options(parser)
+    add_runs_option(parser)
+    parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="start from the ledger benchmarks/ledger_bench.py --cache DIR kept (a copy; the "
+        "kept ledger is not changed), instead of generating one",
     )
 
 

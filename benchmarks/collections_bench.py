@@ -71,32 +71,9 @@ assert set(OUTCOME_WEIGHTS) == set(CALL_OUTCOMES)
 
 
 @dataclass
-class Result(bench.EngineResult):
-    prepared: str = ""
-    upgrade: str = ""
+class Result(bench.LedgerResult):
     loaded: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    timings: list[bench.Timing] = field(default_factory=list)
     reasons: list[tuple[str, int]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------------------------
-# Databases: a copy of the kept ledger, or a generated one
-# ---------------------------------------------------------------------------------------------
-
-
-def prepare(result: Result, target: bench.Target, base: Path, args: Any) -> None:
-    """Start from the ledger ledger_bench.py --cache DIR kept (a copy: the kept one is never
-    changed), or generate one when there is none (or no --cache)."""
-    kept = bench.kept_ledger(target.engine, args.cache, args.customers, args.invoices, args.seed)
-    result.prepared = bench.copy_kept_ledger(target, kept)
-    if result.prepared:
-        return
-    env = bench.app_env(base, target.engine)
-    generated = bench.generate_demo_data(target, env, args.customers, args.invoices, args.seed)
-    result.prepared = f"generated in {generated.seconds:.0f} s"
-    if generated.vacuum_s is not None:
-        result.prepared += " (and VACUUM ANALYZE)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,7 +284,9 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
             claims.release(db, collector, previous[0])
         top = mine or []
         bench.log(f"{result.title}: logging calls")
-        logged = bench.Timing(f"calls.log_call, {min(20, len(top))} calls as {who}", "log a call")
+        logged = bench.Timing(
+            f"calls.log_call, {min(20, len(top))} calls as {who}", "log a call", by_detail=True
+        )
         result.timings.append(logged)
         try:
             for row in top[:20]:
@@ -337,37 +316,18 @@ def in_process(result: Result, url: URL, args: Any, today: date) -> None:
 
 
 def print_engine(r: Result) -> None:
-    print()
-    print(f"==== {r.title} ====")
-    for label, value in (("Ledger", r.prepared), ("Schema", r.upgrade), ("Added", r.loaded)):
-        if value:
-            print(f"{label}: {value}")
-    if r.counts:
-        print("Rows  " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items()))
-    bench.print_timings(r.timings, TARGETS if r.engine == "postgresql" else None)
-    if r.reasons:
-        print()
-        print("Reasons on the team's list: " + ", ".join(f"{k} {n:,}" for k, n in r.reasons))
-    if r.failed:
-        print(f"FAILED: {r.failed}")
+    reasons = ", ".join(f"{k} {n:,}" for k, n in r.reasons)
+    r.print_block(
+        TARGETS, ("Added", r.loaded), end=reasons and f"Reasons on the team's list: {reasons}"
+    )
 
 
 def summary_line(r: Result) -> str:
-    parts = [
-        f"{t.short} {t.detail}" if t.short == "log a call" and not t.error else t.summary()
-        for t in r.timings
-    ]
-    if r.failed:
-        parts.append(f"FAILED: {r.failed}")
-    return f"{r.title}: " + "; ".join(parts)
+    return bench.summary_of(r, r.timings)
 
 
 def run_engine(target: bench.Target, args: Any, base: Path, today: date) -> Result:
-    result = Result(target.engine)
-    try:
-        bench.log(f"{result.title}: preparing the ledger")
-        prepare(result, target, base, args)
-        result.upgrade = str(bench.upgrade_schema(target.url))
+    def steps(result: Result) -> None:
         bench.log(f"{result.title}: adding promises and calls")
         db = Database(target.url)
         try:
@@ -375,10 +335,8 @@ def run_engine(target: bench.Target, args: Any, base: Path, today: date) -> Resu
         finally:
             db.dispose()
         in_process(result, target.url, args, today)
-    except Exception as exc:
-        result.failed = bench.error_text(exc)
-    print_engine(result)
-    return result
+
+    return bench.run_on_ledger(Result(target.engine), target, base, args, steps, print_engine)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,16 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_demo_data_options(parser, customers=200_000, invoices=2_000_000)
     parser.add_argument("--promises", type=int, default=20_000, metavar="P")
     parser.add_argument("--calls", type=int, default=100_000, metavar="C")
-    bench.add_engine_options(parser)
-    parser.add_argument(
-        "--runs", type=bench.at_least(1), default=3, metavar="K", help="runs per measurement"
-    )
-    parser.add_argument(
-        "--cache",
-        metavar="DIR",
-        help="start from the ledger benchmarks/ledger_bench.py --cache DIR kept (a copy; the "
-        "kept ledger is not changed), instead of generating one",
-    )
+    bench.add_kept_ledger_options(parser)
     args = parser.parse_args(argv)
     today = date.today()
     results = bench.run_benchmark(

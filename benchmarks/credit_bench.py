@@ -38,7 +38,7 @@ import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,35 +59,17 @@ ENTERED = 50
 
 
 @dataclass
-class Result(bench.EngineResult):
-    prepared: str = ""
-    upgrade: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
+class Result(bench.LedgerResult):
     import_line: str = ""
     import_s: float | None = None
     import_rows: int = 0
     import_error: str | None = None
     shaped: str = ""
-    timings: list[bench.Timing] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
-
-
-def prepare(result: Result, target: bench.Target, base: Path, args: Any) -> None:
-    """Start from the ledger ledger_bench.py --cache DIR kept (a copy: the kept one is never
-    changed), or generate the demo portfolio when there is none (or no --cache)."""
-    kept = bench.kept_ledger(target.engine, args.cache, args.customers, args.invoices, args.seed)
-    result.prepared = bench.copy_kept_ledger(target, kept)
-    if result.prepared:
-        return
-    env = bench.app_env(base, target.engine)
-    generated = bench.generate_demo_data(target, env, args.customers, args.invoices, args.seed)
-    result.prepared = f"generated in {generated.seconds:.0f} s"
-    if generated.vacuum_s is not None:
-        result.prepared += " (and VACUUM ANALYZE)"
 
 
 def customer_numbers(db: Database) -> list[str]:
@@ -228,7 +210,9 @@ def in_process(result: Result, url: URL, base: Path, args: Any) -> None:
             "order search",
         )
         bench.log(f"{result.title}: entering {ENTERED} orders")
-        entered = bench.Timing(f"orders.enter_order, {ENTERED} orders", "enter order")
+        entered = bench.Timing(
+            f"orders.enter_order, {ENTERED} orders", "enter order", by_detail=True
+        )
         result.timings.append(entered)
         rng = random.Random(args.seed)
         held = 0
@@ -261,46 +245,19 @@ def import_text(r: Result) -> str:
 
 
 def print_engine(r: Result) -> None:
-    print()
-    print(f"==== {r.title} ====")
-    for label, value in (
-        ("Ledger", r.prepared),
-        ("Schema", r.upgrade),
-        ("Import", import_text(r)),
-        ("", r.import_line),
-        ("Queue", r.shaped),
-    ):
-        if value:
-            print(f"{label + ':' if label else ' ' * 7} {value}")
-    if r.counts:
-        print("Rows    " + ", ".join(f"{k} {v:,}" for k, v in r.counts.items()))
-    bench.print_timings(r.timings, TARGETS if r.engine == "postgresql" else None)
-    if r.failed:
-        print(f"FAILED: {r.failed}")
+    lines = (("Import", import_text(r)), ("", r.import_line), ("Queue", r.shaped))
+    r.print_block(TARGETS, *lines)
 
 
 def summary_line(r: Result) -> str:
-    parts = [import_text(r)] if import_text(r) else []
-    parts += [
-        f"{t.short} {t.detail}" if t.short == "enter order" and not t.error else t.summary()
-        for t in r.timings
-    ]
-    if r.failed:
-        parts.append(f"FAILED: {r.failed}")
-    return f"{r.title}: " + "; ".join(parts)
+    return bench.summary_of(r, r.timings, import_text(r))
 
 
 def run_engine(target: bench.Target, args: Any, base: Path) -> Result:
-    result = Result(target.engine)
-    try:
-        bench.log(f"{result.title}: preparing the portfolio")
-        prepare(result, target, base, args)
-        result.upgrade = str(bench.upgrade_schema(target.url))
+    def steps(result: Result) -> None:
         in_process(result, target.url, base, args)
-    except Exception as exc:
-        result.failed = bench.error_text(exc)
-    print_engine(result)
-    return result
+
+    return bench.run_on_ledger(Result(target.engine), target, base, args, steps, print_engine)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,16 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_demo_data_options(parser, customers=200_000, invoices=2_000_000)
     parser.add_argument("--orders", type=int, default=100_000, metavar="R", help="rows imported")
     parser.add_argument("--held", type=int, default=5_000, metavar="H", help="orders held")
-    bench.add_engine_options(parser)
-    parser.add_argument(
-        "--runs", type=bench.at_least(1), default=3, metavar="K", help="runs per measurement"
-    )
-    parser.add_argument(
-        "--cache",
-        metavar="DIR",
-        help="start from the ledger benchmarks/ledger_bench.py --cache DIR kept (a copy; the "
-        "kept ledger is not changed), instead of generating one",
-    )
+    bench.add_kept_ledger_options(parser)
     args = parser.parse_args(argv)
     results = bench.run_benchmark(
         f"O2C Desktop credit benchmark: {args.customers:,} customers, {args.invoices:,} "

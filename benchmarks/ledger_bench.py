@@ -471,9 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bench.add_demo_data_options(parser, customers=200_000, invoices=2_000_000)
     bench.add_engine_options(parser)
-    parser.add_argument(
-        "--runs", type=bench.at_least(1), default=3, metavar="K", help="runs per measurement"
-    )
+    bench.add_runs_option(parser)
     parser.add_argument(
         "--import-rows",
         type=int,

@@ -65,15 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import", help="import data from CSV or XLSX")
     what = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
     cust = what.add_parser("customers", help="customers (customer number is the key)")
-    cust.add_argument("file", metavar="FILE")
-    cust.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="FIELD=COLUMN",
-        help="read FIELD from a column with another name (repeatable)",
-    )
-    cust.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    cli_ledger.add_file_options(cust, formats=False)
     cli_ledger.add_import_parsers(what)
     cli_orders.add_import_parser(what)
     cli_reports.add_parsers(commands)

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from o2c_desktop.cli_support import (
-    Progress,
     amount_text,
-    interruptible,
+    long_run,
     money_text,
     parse_date,
     print_table,
@@ -151,15 +150,10 @@ def _run(db: Database, actor: Actor, as_of: date, folder: Path, out: TextIO, err
         print(f"{head}: no letters are due; {_skipped(proposal)}", file=out)
         dunning.produce_run(db, actor, proposal.run_id, folder)  # records the run as produced
         return 0
-    progress = Progress(err, "letters")
-    cancelled, restore = interruptible()
-    try:
+    with long_run(err, "letters") as (progress, cancelled):
         result = dunning.produce_run(
             db, actor, proposal.run_id, folder, progress=progress, cancel=cancelled
         )
-    finally:
-        restore()
-        progress.clear()
     print(
         f"{head}: wrote {result.files:,} of {len(proposal.letters):,} letters to {folder} in "
         f"{result.seconds:.1f} s ({result.per_second:.1f} letters/s), {result.emailed:,} "

@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from o2c_desktop.cli_support import long_run
 from o2c_desktop.db import Database
 from o2c_desktop.services.auth import Actor
 
 
-def add_file_options(parser: argparse.ArgumentParser) -> None:
-    """FILE and the options every file import of the ledger's kind takes (orders too)."""
+def add_file_options(parser: argparse.ArgumentParser, *, formats: bool = True) -> None:
+    """FILE and the options every file import takes: --map and --dry-run, and with `formats`
+    how dates and amounts are written (the ledger's kinds and orders; not customers)."""
     parser.add_argument("file", metavar="FILE")
     parser.add_argument(
         "--map",
@@ -25,13 +27,15 @@ def add_file_options(parser: argparse.ArgumentParser) -> None:
         metavar="FIELD=COLUMN",
         help="read FIELD from a column with another name (repeatable)",
     )
+    parser.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    if not formats:
+        return
     parser.add_argument(
         "--date-format",
         metavar="FORMAT",
         help="strptime format of the dates, e.g. %%m/%%d/%%Y (default ISO)",
     )
     parser.add_argument("--decimal-comma", action="store_true", help="amounts are written 1.234,56")
-    parser.add_argument("--dry-run", action="store_true", help="check and report only")
 
 
 def add_import_parsers(kinds: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -67,16 +71,9 @@ def run_import(db: Database, actor: Actor, args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         apply=getattr(args, "apply", ledger_import.APPLY_NONE),
     )
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if tty:
-            print(f"\r{done:,} / {total:,}", end="", file=sys.stderr)
-
-    try:
-        report = ledger_import.import_ledger(db, actor, kind, args.file, options, progress=progress)
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr)
+    with long_run(sys.stderr, "rows") as (progress, cancelled):
+        report = ledger_import.import_ledger(
+            db, actor, kind, args.file, options, progress=progress, cancelled=cancelled
+        )
     print(report.summary())
     return 0

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from o2c_desktop.cli_ledger import add_file_options
-from o2c_desktop.cli_support import Progress, interruptible
+from o2c_desktop.cli_support import long_run
 from o2c_desktop.db import Database
 from o2c_desktop.services.auth import Actor
 
@@ -36,14 +36,9 @@ def run_import(db: Database, actor: Actor, args: argparse.Namespace) -> int:
         decimal_comma=args.decimal_comma,
         dry_run=args.dry_run,
     )
-    progress = Progress(sys.stderr, "rows")
-    cancelled, restore = interruptible()
-    try:
+    with long_run(sys.stderr, "rows") as (progress, cancelled):
         report = order_import.import_orders(
             db, actor, args.file, options, progress=progress, cancel=cancelled
         )
-    finally:
-        restore()
-        progress.clear()
     print(report.summary())
     return 0

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from o2c_desktop.cli_support import Progress, interruptible, money_text, parse_date
+from o2c_desktop.cli_support import Progress, long_run, money_text, parse_date
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
 from o2c_desktop.money import parse_amount
@@ -159,9 +159,7 @@ def _many(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO, err
     if not ids:
         print("No customer matches; no statements were written.", file=out)
         return 0
-    progress = Progress(err, "statements")
-    cancelled, restore = interruptible()
-    try:
+    with long_run(err, "statements") as (progress, cancelled):
         result = statements.run_batch(
             db,
             actor,
@@ -176,9 +174,6 @@ def _many(db: Database, actor: Actor, args: argparse.Namespace, out: TextIO, err
             progress=progress,
             cancelled=cancelled,
         )
-    finally:
-        restore()
-        progress.clear()
     folder = Path(args.out).expanduser()
     rate = f"{result.per_second:.1f} statements/s"
     print(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import csv
 import signal
 import threading
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TextIO
 
 from o2c_desktop.errors import O2CError
-from o2c_desktop.money import display_places
+from o2c_desktop.money import amount_text, money_text
 
 
 def parse_date(option: str, value: str) -> date:
@@ -37,19 +37,6 @@ def parse_date(option: str, value: str) -> date:
     if not day_range.in_range(day):
         raise O2CError(f"{option} {value!r} is out of range; expected {day_range.RANGE_TEXT}")
     return day
-
-
-def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
-    """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
-    rounded = value.quantize(Decimal(1).scaleb(-display_places(currency)), rounding=ROUND_HALF_EVEN)
-    if rounded == 0:
-        rounded = abs(rounded)  # never "-0.00"
-    return format(rounded, ",f" if grouped else "f")
-
-
-def money_text(value: Decimal, currency: str) -> str:
-    """An amount for a summary line: "EUR 1,234.50"."""
-    return f"{currency} {amount_text(value, currency, grouped=True)}"
 
 
 def clip(text: str, width: int) -> str:
@@ -122,12 +109,26 @@ def interruptible() -> tuple[Callable[[], bool], Callable[[], None]]:
     return stop.is_set, lambda: signal.signal(signal.SIGINT, previous)
 
 
+@contextmanager
+def long_run(err: TextIO, what: str) -> Iterator[tuple[Progress, Callable[[], bool]]]:
+    """(progress, cancelled) for one long run: a progress line counting `what` and Ctrl+C
+    that stops between steps, both undone when the run ends, however it ends."""
+    progress = Progress(err, what)
+    cancelled, restore = interruptible()
+    try:
+        yield progress, cancelled
+    finally:
+        restore()
+        progress.clear()
+
+
 __all__ = [
     "Progress",
     "amount_text",
     "clip",
     "csv_writer",
     "interruptible",
+    "long_run",
     "money_text",
     "parse_date",
     "print_table",

@@ -82,3 +82,17 @@ def round_money(value: Decimal, currency: str = "EUR") -> Decimal:
     """Round once, at the end of a computation, half-even to the currency's minor units."""
     quantum = Decimal(1).scaleb(-minor_units(currency))
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+
+
+def amount_text(value: Decimal, currency: str | None, *, grouped: bool = False) -> str:
+    """An amount with exactly the currency's decimals (rounded half-even only if it has more)."""
+    rounded = value.quantize(Decimal(1).scaleb(-display_places(currency)), rounding=ROUND_HALF_EVEN)
+    if rounded == 0:
+        rounded = abs(rounded)  # never "-0.00"
+    return format(rounded, ",f" if grouped else "f")
+
+
+def money_text(value: Decimal, currency: str) -> str:
+    """An amount as a message or summary line writes it, "EUR 12,400.00": the code, then the
+    amount grouped with the currency's decimals (English digits: the messages are English)."""
+    return f"{currency} {amount_text(value, currency, grouped=True)}"

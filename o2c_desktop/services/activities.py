@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import FieldProblem, NotFound, ValidationFailed
@@ -27,6 +28,38 @@ class ActivityRow:
     body: str
 
 
+def add_in_session(
+    session: Session,
+    actor: Actor,
+    customer_id: int,
+    kind: str,
+    subject: str | None,
+    body: str,
+) -> Activity:
+    """Put an entry on the customer's timeline, by the actor, now, audited: a typed note, or
+    what a service records there (a credit decision)."""
+    entry = Activity(
+        customer_id=customer_id,
+        kind=kind,
+        occurred_at=utcnow(),
+        user_id=actor.user_id or None,
+        subject=(subject or "").strip() or None,
+        body=body,
+    )
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        audit.CREATE,
+        "activities",
+        entry.id,
+        customer_id=customer_id,
+        changes={"body": (None, body)},
+    )
+    return entry
+
+
 def add_note(
     db: Database, actor: Actor, customer_id: int, body: str, subject: str | None = None
 ) -> ActivityRow:
@@ -39,25 +72,7 @@ def add_note(
     with db.write() as session:
         if session.get(Customer, customer_id) is None:
             raise NotFound(f"Customer #{customer_id} no longer exists.")
-        note = Activity(
-            customer_id=customer_id,
-            kind="note",
-            occurred_at=utcnow(),
-            user_id=actor.user_id or None,
-            subject=(subject or "").strip() or None,
-            body=body,
-        )
-        session.add(note)
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            audit.CREATE,
-            "activities",
-            note.id,
-            customer_id=customer_id,
-            changes={"body": (None, body)},
-        )
+        note = add_in_session(session, actor, customer_id, "note", subject, body)
         return ActivityRow(
             note.id, note.occurred_at, note.kind, actor.display_name, note.subject, note.body
         )

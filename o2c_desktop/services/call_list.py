@@ -63,7 +63,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal_column, select
@@ -78,7 +77,7 @@ from o2c_desktop.models import Call, Customer, Dispute, Invoice, Order, Payment,
 from o2c_desktop.models.collections import CONTACT_OUTCOMES
 from o2c_desktop.models.credit import ORDER_HELD
 from o2c_desktop.models.ledger import CREDIT_NOTE, INVOICE, OPEN_DISPUTE_STATUSES
-from o2c_desktop.money import display_places
+from o2c_desktop.money import money_text
 from o2c_desktop.services import claims, promises
 from o2c_desktop.services.aging import reading
 from o2c_desktop.services.auth import Actor, Permission
@@ -86,6 +85,7 @@ from o2c_desktop.services.collection_strategy import StrategyRules, active_strat
 from o2c_desktop.services.day_range import check_days
 from o2c_desktop.services.exposure import live_orders_condition
 from o2c_desktop.services.promises import PromiseState
+from o2c_desktop.services.users import user_names
 
 ZERO = Decimal("0.00")  # what an empty sum of money shows
 _CHUNK = 1000
@@ -154,14 +154,6 @@ class _Facts:
 # ---------------------------------------------------------------------------------------------
 # Text
 # ---------------------------------------------------------------------------------------------
-
-
-@cache
-def money_text(amount: Decimal, currency: str) -> str:
-    """An amount as the reasons show it, "EUR 12,400.00": the code, then the amount grouped with
-    the currency's decimals (the reasons are English phrases, so English digits; half-even like
-    every rounding)."""
-    return f"{currency} {amount:,.{display_places(currency)}f}"
 
 
 def day_text(day: date, as_of: date) -> str:
@@ -876,14 +868,6 @@ def _customer_rows(session: Session, ids: Iterable[int], entered: datetime) -> l
     return rows
 
 
-def _collector_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    stmt = select(User.id, User.display_name).where(User.id.in_(wanted))
-    return {user_id: name for user_id, name in session.connection().execute(stmt)}
-
-
 @dataclass(frozen=True)
 class _Calls:
     """What the calls add: follow-ups due, and the last contact and call."""
@@ -997,7 +981,7 @@ def _rows(db: Database, session: Session, scope: _Scope, as_of: date) -> _Ranked
     rules = active_strategy_in_session(session).rules
     scorer = _Scorer(rules, as_of)
     facts = _gather(db, session, scope, as_of, rules)
-    names = _collector_names(session, (f.collector_id for f in facts.values()))
+    names = user_names(session, (f.collector_id for f in facts.values()))
     holders = claims.claim_holders(session, None)
     unsorted: list[CallListRow] = []
     keys = []

@@ -9,9 +9,10 @@ requested limit reaches its `required_above` amount (a personal guarantee from 1
 
 When the requested limit, segment or currency changes, the checklist follows: nobody has worked
 it yet, it is simply replaced; once worked, every item and its work stay, each item the newly
-matching template has becomes required or optional as that template says, and the template's
-items missing are added (pending), so raising 10,000 to 1,000,000 cannot keep a small
-exposure's checklist.
+matching template has becomes required or optional as that template says (and, from a new
+template, takes its label and quantity: a verified item asked for more goes back to received),
+and the template's items missing are added (pending), so raising 10,000 to 1,000,000 cannot
+keep a small exposure's checklist.
 
 These functions work inside the caller's unit of work: creating or editing an application and
 its checklist is one transaction (services.credit_applications).
@@ -33,10 +34,10 @@ from o2c_desktop.models import (
     Document,
 )
 from o2c_desktop.models.base import utcnow
-from o2c_desktop.models.credit import ITEM_DONE, ITEM_PENDING
+from o2c_desktop.models.credit import ITEM_DONE, ITEM_PENDING, ITEM_RECEIVED, ITEM_VERIFIED
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.services.stored_rows import audit_change
+from o2c_desktop.services.stored_rows import apply_change, audit_change
 
 
 def choose_template(
@@ -171,44 +172,48 @@ def _current(session: Session, application_id: int) -> list[tuple[str, bool]]:
     ]
 
 
+def _followed(
+    row: ApplicationChecklistItem, plan: dict[str, Any], new_template: bool
+) -> dict[str, Any]:
+    """What a kept item takes from the plan: its required flag and, from a new template, its
+    label and quantity too; a verified item asked for more (2 trade references verified, 3
+    wanted) goes back to received, so someone verifies the larger number."""
+    wanted: dict[str, Any] = {"required": plan["required"]}
+    if new_template:
+        wanted |= {"label": plan["label"], "quantity": plan["quantity"]}
+        if row.status == ITEM_VERIFIED and plan["quantity"] > row.quantity:
+            wanted |= {"status": ITEM_RECEIVED, "verified_by_id": None, "verified_at": None}
+    return wanted
+
+
 def _merge(
     session: Session,
     actor: Actor,
     application: CreditApplication,
     items: list[dict[str, Any]],
+    new_template: bool,
 ) -> None:
     """Bring a worked checklist in line with the planned `items` without losing any work: an
-    item whose code is planned takes the planned required flag, one the plan lacks stays as it
-    is, and planned codes the checklist lacks are added, pending. Each change is audited on its
-    item. The caller has made every change to the application: this flushes it."""
+    item whose code is planned follows it (`_followed`), one the plan lacks stays as it is, and
+    planned codes the checklist lacks are added, pending. Each change is audited on its item.
+    The caller has made every change to the application: this flushes it."""
     planned = {item["code"]: item for item in items}
-    now, user_id = utcnow(), actor.user_id or None
-    flipped: list[ApplicationChecklistItem] = []
     for row in session.scalars(
         select(ApplicationChecklistItem).where(
             ApplicationChecklistItem.application_id == application.id
         )
     ).all():
         plan = planned.pop(row.code, None)
-        if plan is not None and bool(row.required) != plan["required"]:
-            row.required = plan["required"]
-            row.updated_at, row.updated_by_id = now, user_id
-            flipped.append(row)
+        if plan is not None:
+            wanted = _followed(row, plan, new_template)
+            apply_change(session, actor, row, wanted, customer_id=application.customer_id)
+    now, user_id = utcnow(), actor.user_id or None
     added = _add_items(
         session,
         application.id,
         [{**plan, "updated_at": now, "updated_by_id": user_id} for plan in planned.values()],
     )
     session.flush()
-    for row in flipped:
-        audit_change(
-            session,
-            actor,
-            audit.UPDATE,
-            row,
-            {"required": (not row.required, row.required)},
-            customer_id=application.customer_id,
-        )
     for row in added:
         created = {"application": application.number, "code": row.code, "label": row.label}
         created |= {"required": row.required, "status": row.status}
@@ -242,7 +247,7 @@ def rechoose_in_session(
             return None
         application.checklist_template_id = template_id
         if not _untouched(session, application.id):
-            _merge(session, actor, application, items)
+            _merge(session, actor, application, items, template_id != old)
             return None if template_id == old else (old, template_id)
         session.execute(
             delete(ApplicationChecklistItem).where(

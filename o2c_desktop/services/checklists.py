@@ -45,11 +45,17 @@ from o2c_desktop.models.credit import (
 from o2c_desktop.money import decimals_of, minor_units, parse_amount
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.credit_applications import EDITABLE_STATES, require_view, user_names
+from o2c_desktop.services.credit_applications import EDITABLE_STATES, require_view
 from o2c_desktop.services.customer_fields import FALSE_WORDS, TRUE_WORDS, parse_field
 from o2c_desktop.services.documents import DocumentView, document_views, require_open
 from o2c_desktop.services.field_checks import is_whole, row_id
-from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
+from o2c_desktop.services.stored_rows import (
+    audit_change,
+    locked_at_version,
+    stale_version_conflict,
+    view_of,
+)
+from o2c_desktop.services.users import user_names
 
 MAX_NAME = 80
 MAX_LABEL = 200
@@ -359,27 +365,14 @@ def _items_summary(items: Sequence[Mapping[str, Any]] | Sequence[TemplateItemVie
 def _locked_template(
     session: Session, template_id: int, expected_version: int | None
 ) -> ChecklistTemplate:
-    row = session.get(
-        ChecklistTemplate, row_id(template_id, "checklist template"), with_for_update=True
+    return locked_at_version(
+        session,
+        ChecklistTemplate,
+        template_id,
+        expected_version,
+        what="Checklist template",
+        name=lambda row: repr(row.name),
     )
-    if row is None:
-        raise NotFound(
-            f"Checklist template #{template_id} does not exist (deleted by another user?)."
-        )
-    if expected_version is None:
-        raise ValidationFailed(
-            [FieldProblem("expected_version", "required to change a saved template")]
-        )
-    if row.version != expected_version:
-        raise stale_version_conflict(
-            session,
-            row,
-            expected_version,
-            what="Checklist template",
-            name=repr(row.name),
-            changed_at=row.updated_at,
-        )
-    return row
 
 
 def _stored_template(row: ChecklistTemplate | None) -> dict[str, Any]:

@@ -37,13 +37,13 @@ from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.types import MONEY_MAX
-from o2c_desktop.errors import FieldProblem, NotFound, O2CError, ValidationFailed
+from o2c_desktop.errors import FieldProblem, O2CError, ValidationFailed
 from o2c_desktop.models import CollectionStrategy
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.field_checks import is_whole
-from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
+from o2c_desktop.services.stored_rows import audit_change, locked_at_version
 
 RISK_CLASSES = ("A", "B", "C", "D", "E")
 MAX_POINTS = 1000
@@ -387,25 +387,14 @@ def list_strategies(db: Database, actor: Actor) -> list[Strategy]:
 
 
 def _locked(session: Session, strategy_id: int, expected_version: int | None) -> CollectionStrategy:
-    row = session.get(CollectionStrategy, strategy_id, with_for_update=True)
-    if row is None:
-        raise NotFound(
-            f"Collection strategy #{strategy_id} does not exist (deleted by another user?)."
-        )
-    if expected_version is None:
-        raise ValidationFailed(
-            [FieldProblem("expected_version", "required to change a saved strategy")]
-        )
-    if row.version != expected_version:
-        raise stale_version_conflict(
-            session,
-            row,
-            expected_version,
-            what="Collection strategy",
-            name=repr(row.name),
-            changed_at=row.updated_at,
-        )
-    return row
+    return locked_at_version(
+        session,
+        CollectionStrategy,
+        strategy_id,
+        expected_version,
+        what="Collection strategy",
+        name=lambda row: repr(row.name),
+    )
 
 
 def _deactivate_others(session: Session, actor: Actor, keep_id: int) -> None:

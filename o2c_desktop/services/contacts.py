@@ -7,8 +7,6 @@ from typing import Any
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import (
-    ConflictDetails,
-    ConflictError,
     FieldProblem,
     NotFound,
     ValidationFailed,
@@ -19,6 +17,7 @@ from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.customer_fields import EMAIL, parse_field
 from o2c_desktop.services.customers import ContactRow
+from o2c_desktop.services.stored_rows import audit_change, locked_at_version
 
 FIELDS = ("name", "title", "email", "phone", "is_primary", "receives_statements", "notes")
 _LIMITS = {"name": 120, "title": 80, "email": 200, "phone": 40, "notes": 500}
@@ -77,15 +76,13 @@ def add_contact(db: Database, actor: Actor, customer_id: int, raw: Mapping[str, 
         )
         session.add(contact)
         session.flush()
-        audit.record(
+        audit_change(
             session,
             actor,
             audit.CREATE,
-            "contacts",
-            contact.id,
+            contact,
+            {k: (None, v) for k, v in values.items() if v not in (None, False)},
             customer_id=customer_id,
-            record_version=contact.version,
-            changes={k: (None, v) for k, v in values.items() if v not in (None, False)},
         )
         return _row(contact)
 
@@ -96,15 +93,9 @@ def update_contact(
     actor.require(Permission.EDIT_CONTACTS)
     values = _clean(raw)
     with db.write() as session:
-        contact = session.get(Contact, contact_id, with_for_update=True)
-        if contact is None:
-            raise NotFound("That contact was deleted by another user.")
-        if contact.version != expected_version:
-            since = audit.changes_since(session, "contacts", contact.id, expected_version)
-            who, at, theirs = since or ("another user", contact.updated_at, {})
-            raise ConflictError(
-                ConflictDetails("Contact", contact.name, who, f"{at:%Y-%m-%d %H:%M} UTC", theirs)
-            )
+        contact = locked_at_version(
+            session, Contact, contact_id, expected_version, what="Contact", name=lambda c: c.name
+        )
         changes = {
             k: (getattr(contact, k), v) for k, v in values.items() if getattr(contact, k) != v
         }
@@ -115,15 +106,8 @@ def update_contact(
         contact.updated_at = utcnow()
         contact.updated_by_id = actor.user_id or None
         session.flush()
-        audit.record(
-            session,
-            actor,
-            audit.UPDATE,
-            "contacts",
-            contact.id,
-            customer_id=contact.customer_id,
-            record_version=contact.version,
-            changes=changes,
+        audit_change(
+            session, actor, audit.UPDATE, contact, changes, customer_id=contact.customer_id
         )
         return _row(contact)
 

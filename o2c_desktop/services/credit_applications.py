@@ -66,8 +66,15 @@ from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_policy import read_policy
 from o2c_desktop.services.customer_fields import DEFAULTS, parse_field
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
-from o2c_desktop.services.field_checks import is_whole, row_id
-from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict, view_of
+from o2c_desktop.services.field_checks import is_whole, row_id, text_field
+from o2c_desktop.services.stored_rows import (
+    apply_change,
+    audit_change,
+    locked_at_version,
+    stale_version_conflict,
+    view_of,
+)
+from o2c_desktop.services.users import user_names
 
 ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = {
     DRAFT: (SUBMITTED, WITHDRAWN),
@@ -244,15 +251,6 @@ def age_in_state(state_changed_at: datetime, as_of: date) -> int:
 
 def is_overdue(due_date: date | None, as_of: date) -> bool:
     return due_date is not None and due_date < as_of
-
-
-def user_names(session: Session, ids: set[int | None]) -> dict[int, str]:
-    """{user id: display name} for the given ids, in one query."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
-    return {user_id: name for user_id, name in rows}
 
 
 def application_view(
@@ -534,17 +532,14 @@ def _get(session: Session, application_id: int, *, lock: bool = False) -> Credit
 def locked(session: Session, application_id: int, expected_version: int) -> CreditApplication:
     """The application, row-locked (PostgreSQL) and still at the version the user saw; else a
     ConflictError naming who changed it since."""
-    application = _get(session, application_id, lock=True)
-    if application.version != expected_version:
-        raise stale_version_conflict(
-            session,
-            application,
-            expected_version,
-            what="Credit application",
-            name=application.number,
-            changed_at=application.updated_at,
-        )
-    return application
+    return locked_at_version(
+        session,
+        CreditApplication,
+        application_id,
+        expected_version,
+        what="Credit application",
+        name=lambda row: row.number,
+    )
 
 
 def _touch(application: CreditApplication, actor: Actor, now: datetime | None = None) -> None:
@@ -809,11 +804,11 @@ def set_state_in_session(
 
 
 def _reason(reason: str | None, what: str) -> str:
-    text_ = (reason or "").strip()
-    if not text_:
-        raise ValidationFailed([FieldProblem("reason", f"say why the application is {what}")])
-    if len(text_) > 2000:
-        raise ValidationFailed([FieldProblem("reason", "longer than 2,000 characters")])
+    problems: list[FieldProblem] = []
+    why = f"say why the application is {what}"
+    text_ = text_field("reason", reason, 2000, problems, required=why)
+    if problems or text_ is None:
+        raise ValidationFailed(problems)
     return text_
 
 
@@ -956,19 +951,13 @@ def assign(
                 )
         if problems:
             raise ValidationFailed(problems)
-        if application.assigned_to_id != user_id:
-            before = application.assigned_to_id
-            application.assigned_to_id = user_id
-            _touch(application, actor)
-            session.flush()
-            audit_change(
-                session,
-                actor,
-                audit.UPDATE,
-                application,
-                {"assigned_to_id": (before, user_id)},
-                customer_id=application.customer_id,
-            )
+        apply_change(
+            session,
+            actor,
+            application,
+            {"assigned_to_id": user_id},
+            customer_id=application.customer_id,
+        )
         return application_view(session, application)
 
 
@@ -996,13 +985,6 @@ def _choice(name: str, raw: Any, choices: tuple[str, ...], problems: list[FieldP
     return value or None
 
 
-def _text(name: str, raw: Any, limit: int, problems: list[FieldProblem]) -> str | None:
-    value = str(raw).strip() if raw is not None else ""
-    if len(value) > limit:
-        problems.append(FieldProblem(name, f"longer than {limit} characters"))
-    return value or None
-
-
 def _parse_reference(
     raw: Mapping[str, Any], currency: str
 ) -> tuple[dict[str, Any], list[FieldProblem]]:
@@ -1014,7 +996,7 @@ def _parse_reference(
         elif name == "rating":
             values[name] = _choice(name, value, REFERENCE_RATINGS, problems)
         elif name in ("name", "contact_name"):
-            values[name] = _text(name, value, 200 if name == "name" else 120, problems)
+            values[name] = text_field(name, value, 200 if name == "name" else 120, problems)
         elif name in ("phone", "email"):
             try:
                 values[name] = parse_field(name, value)
@@ -1032,7 +1014,7 @@ def _parse_reference(
                 )
             values[name] = amount
         elif name == "notes":
-            values[name] = _text(name, value, 10_000, problems)
+            values[name] = text_field(name, value, 10_000, problems)
         else:
             problems.append(FieldProblem(name, "no such reference field"))
     return values, problems
@@ -1045,31 +1027,14 @@ def _editable_application(session: Session, application_id: int) -> CreditApplic
     return application
 
 
-def _audit_reference(
-    session: Session,
-    actor: Actor,
-    action: str,
-    reference: ApplicationReference,
-    changes: Mapping[str, tuple[Any, Any]],
-    application: CreditApplication,
-) -> None:
-    audit_change(session, actor, action, reference, changes, customer_id=application.customer_id)
-
-
 def _trade_reference_changed(
     session: Session, actor: Actor, application: CreditApplication, *kinds: str | None
 ) -> None:
     """Trade references count in the score: one added, changed or removed clears the stored
     score (audited on the application, in the reference's transaction)."""
-    if REFERENCE_TRADE not in kinds:
-        return
-    changes = clear_score(application)
-    if changes:
-        _touch(application, actor)
-        session.flush()
-        audit_change(
-            session, actor, audit.UPDATE, application, changes, customer_id=application.customer_id
-        )
+    if REFERENCE_TRADE in kinds:
+        cleared = dict.fromkeys(_SCORE_COLUMNS)
+        apply_change(session, actor, application, cleared, customer_id=application.customer_id)
 
 
 def add_reference(
@@ -1098,7 +1063,9 @@ def add_reference(
             "application": (None, application.number),
             **{k: (None, v) for k, v in parsed.items() if v is not None},
         }
-        _audit_reference(session, actor, audit.CREATE, reference, changes, application)
+        audit_change(
+            session, actor, audit.CREATE, reference, changes, customer_id=application.customer_id
+        )
         _trade_reference_changed(session, actor, application, reference.kind)
         return view_of(ReferenceView, reference)
 
@@ -1141,17 +1108,8 @@ def update_reference(
                 problems.append(FieldProblem(required, "required"))
         if problems:
             raise ValidationFailed(problems)
-        changes = {
-            k: (getattr(reference, k), v) for k, v in parsed.items() if getattr(reference, k) != v
-        }
-        if changes:
-            kind_before = reference.kind
-            for name, (_old, new) in changes.items():
-                setattr(reference, name, new)
-            reference.updated_at = utcnow()
-            reference.updated_by_id = actor.user_id or None
-            session.flush()
-            _audit_reference(session, actor, audit.UPDATE, reference, changes, application)
+        kind_before = reference.kind
+        if apply_change(session, actor, reference, parsed, customer_id=application.customer_id):
             _trade_reference_changed(session, actor, application, kind_before, reference.kind)
         return view_of(ReferenceView, reference)
 
@@ -1168,6 +1126,8 @@ def remove_reference(db: Database, actor: Actor, reference_id: int, expected_ver
                 if getattr(reference, k) is not None
             },
         }
-        _audit_reference(session, actor, audit.DELETE, reference, changes, application)
+        audit_change(
+            session, actor, audit.DELETE, reference, changes, customer_id=application.customer_id
+        )
         _trade_reference_changed(session, actor, application, reference.kind)
         session.delete(reference)

@@ -24,14 +24,13 @@ from o2c_desktop.models import User
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import ApprovalAuthority
 from o2c_desktop.models.users import Role
-from o2c_desktop.money import is_currency
+from o2c_desktop.money import is_currency, money_text
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_applications import parse_money
 from o2c_desktop.services.customer_fields import check_limit_decimals
 from o2c_desktop.services.field_checks import row_id
-from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
+from o2c_desktop.services.stored_rows import audit_change, locked_at_version
 
 ZERO = Decimal("0.00")
 FIELDS = ("user_id", "username", "role", "currency", "alone_max", "jointly_max")
@@ -239,22 +238,15 @@ def _stored(row: ApprovalAuthority) -> dict[str, Any]:
     }
 
 
-def _locked(session: Session, authority_id: int, expected_version: int) -> ApprovalAuthority:
-    row = session.get(
-        ApprovalAuthority, row_id(authority_id, "approval authority"), with_for_update=True
+def _locked(session: Session, authority_id: int, expected_version: int | None) -> ApprovalAuthority:
+    return locked_at_version(
+        session,
+        ApprovalAuthority,
+        authority_id,
+        expected_version,
+        what="Approval authority",
+        name=lambda row: _subject(_stored(row)),
     )
-    if row is None:
-        raise NotFound(f"Approval authority #{authority_id} was deleted by another user.")
-    if row.version != expected_version:
-        raise stale_version_conflict(
-            session,
-            row,
-            expected_version,
-            what="Approval authority",
-            name=_subject(_stored(row)),
-            changed_at=row.updated_at,
-        )
-    return row
 
 
 def save_authority(
@@ -272,7 +264,7 @@ def save_authority(
         if authority_id is None:
             row, before = ApprovalAuthority(), {}
         else:
-            row = _locked(session, authority_id, expected_version or 0)
+            row = _locked(session, authority_id, expected_version)
             before = _stored(row)
         checked = _checked(session, values, before, authority_id)
         changes = {k: (before.get(k), v) for k, v in checked.items() if before.get(k) != v}
@@ -294,14 +286,12 @@ def delete_authority(db: Database, actor: Actor, authority_id: int, expected_ver
     actor.require(Permission.MANAGE_CREDIT_POLICY)
     with db.write() as session:
         row = _locked(session, authority_id, expected_version)
-        audit.record(
+        audit_change(
             session,
             actor,
             audit.DELETE,
-            row.__tablename__,
-            row.id,
-            record_version=row.version,
-            changes={k: (v, None) for k, v in _stored(row).items() if v is not None},
+            row,
+            {k: (v, None) for k, v in _stored(row).items() if v is not None},
         )
         session.delete(row)
 

@@ -40,8 +40,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import FieldProblem, O2CError, PermissionDenied, ValidationFailed
-from o2c_desktop.models import Activity, AuditEntry, Customer, PaymentTerms
+from o2c_desktop.errors import FieldProblem, NotFound, O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.models import AuditEntry, Customer, PaymentTerms
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import (
     APPROVED,
@@ -57,27 +57,27 @@ from o2c_desktop.models.credit import (
     CreditDecision,
     Document,
 )
-from o2c_desktop.services import audit, customers
+from o2c_desktop.money import money_text
+from o2c_desktop.services import activities, audit, customers
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_applications import (
     EDITABLE_FIELDS,
     TransitionRefused,
     locked,
+    parse_day,
     parse_money,
     require_view,
     set_state_in_session,
     state_label,
-    user_names,
 )
 from o2c_desktop.services.credit_authority import Authority, authority_of
 from o2c_desktop.services.credit_policy import read_policy
 from o2c_desktop.services.customer_fields import DEFAULTS, check_limit_decimals, parse_field
-from o2c_desktop.services.day_range import RANGE_TEXT, in_range
-from o2c_desktop.services.documents import add_months
-from o2c_desktop.services.field_checks import row_id
+from o2c_desktop.services.day_range import add_months
+from o2c_desktop.services.field_checks import row_id, text_field
 from o2c_desktop.services.scorecards import score_in_session
-from o2c_desktop.services.stored_rows import audit_change, view_of
+from o2c_desktop.services.stored_rows import apply_change, audit_change, view_of
+from o2c_desktop.services.users import user_names
 
 ZERO = Decimal("0.00")
 MAX_TEXT = 2000
@@ -149,6 +149,13 @@ class DecisionView:
 
 def granted(credit_limit: Decimal | None, temporary_limit: Decimal | None) -> Decimal:
     return max(credit_limit or ZERO, temporary_limit or ZERO)
+
+
+def approver_names(session: Session, row: CreditDecision) -> tuple[str, ...]:
+    """Who approved (or declined): the first approver, then the second one if any."""
+    ids = [i for i in (row.first_approver_id, row.second_approver_id) if i]
+    names = user_names(session, set(ids))
+    return tuple(names.get(i, f"user #{i}") for i in ids)
 
 
 def _decision_view(session: Session, row: CreditDecision) -> DecisionView:
@@ -234,6 +241,30 @@ def _require_four_eyes(
             )
 
 
+def four_eyes_refusal(db: Database, actor: Actor, application_id: int) -> str | None:
+    """Why `actor` may not decide (or confirm) the application under four eyes, or None: so a
+    screen can disable its buttons with the service's own reason instead of letting someone
+    fill in a decision that will be refused."""
+    require_view(actor)
+    with db.read() as session:
+        application = session.get(CreditApplication, row_id(application_id, "application"))
+        if application is None:
+            raise NotFound(f"There is no application {application_id}.")
+        decision = decision_in_session(session, application.id)
+        first = (
+            decision.first_approver_id
+            if decision is not None
+            and not decision.complete
+            and decision_holds(decision, application)
+            else None
+        )
+        try:
+            _require_four_eyes(session, actor, application, first)
+        except PermissionDenied as refused:
+            return str(refused)
+        return None
+
+
 def decision_in_session(session: Session, application_id: int) -> CreditDecision | None:
     return session.scalar(
         select(CreditDecision).where(CreditDecision.application_id == application_id)
@@ -269,41 +300,9 @@ def _remove(
 ) -> None:
     changes = {k: (v, None) for k, v in _decision_values(row).items() if v is not None}
     changes["removed"] = (None, why)
-    audit.record(
-        session,
-        actor,
-        audit.DELETE,
-        row.__tablename__,
-        row.id,
-        customer_id=application.customer_id,
-        record_version=row.version,
-        changes=changes,
-    )
+    audit_change(session, actor, audit.DELETE, row, changes, customer_id=application.customer_id)
     session.delete(row)
     session.flush()
-
-
-def _text(name: str, raw: Any, problems: list[FieldProblem], *, required: str) -> str | None:
-    """A text the decision needs (`required`: what to say when it is empty)."""
-    value = str(raw).strip() if raw is not None else ""
-    if not value:
-        problems.append(FieldProblem(name, required))
-    elif len(value) > MAX_TEXT:
-        problems.append(FieldProblem(name, f"longer than {MAX_TEXT:,} characters"))
-    return value or None
-
-
-def _day(name: str, raw: Any, problems: list[FieldProblem]) -> date | None:
-    """A date as the customer form parses it (ISO, 31.12.2025, 31/12/2025, or a `date`)."""
-    try:
-        day = parse_field("next_review_date", raw)
-    except ValueError as exc:
-        problems.append(FieldProblem(name, str(exc), value=str(raw)))
-        return None
-    if day is not None and not in_range(day):
-        problems.append(FieldProblem(name, RANGE_TEXT, value=day.isoformat()))
-        return None
-    return day
 
 
 def _amount(name: str, raw: Any, currency: str, problems: list[FieldProblem]) -> Decimal | None:
@@ -353,7 +352,7 @@ def _checked(
         )
     values: dict[str, Any] = {
         "outcome": outcome,
-        "reason": _text("reason", decision.reason, problems, required="say why"),
+        "reason": text_field("reason", decision.reason, MAX_TEXT, problems, required="say why"),
     }
     if outcome in (OUTCOME_APPROVED, OUTCOME_CONDITIONAL):
         values.update(_approval_terms(session, application, decision, outcome, today, problems))
@@ -378,7 +377,7 @@ def _approval_terms(
         problems.append(FieldProblem("credit_limit", "required for an approval"))
     temporary = _amount("temporary_limit", decision.temporary_limit, currency, problems)
     problems += _above_request(application, credit_limit=limit, temporary_limit=temporary)
-    until = _day("temporary_until", decision.temporary_until, problems)
+    until = parse_day("temporary_until", decision.temporary_until, problems)
     if temporary is not None and until is None:
         problems.append(FieldProblem("temporary_until", "a temporary limit needs its last day"))
     if until is not None and temporary is None:
@@ -396,15 +395,19 @@ def _approval_terms(
     terms = (decision.terms_code or "").strip().upper() or _default_terms(session, application)
     if session.get(PaymentTerms, terms) is None:
         problems.append(FieldProblem("terms_code", "unknown payment terms", value=terms))
-    review = _day("next_review_date", decision.next_review_date, problems)
+    review = parse_day("next_review_date", decision.next_review_date, problems)
     if review is None and risk is not None:
         review = add_months(today, read_policy(session).review_months[risk])
     if review is not None and review <= today:
         problems.append(FieldProblem("next_review_date", "must be after today", review.isoformat()))
     conditions = None
     if outcome == OUTCOME_CONDITIONAL:
-        conditions = _text(
-            "conditions", decision.conditions, problems, required="say on which conditions"
+        conditions = text_field(
+            "conditions",
+            decision.conditions,
+            MAX_TEXT,
+            problems,
+            required="say on which conditions",
         )
     if application.customer_id is None:
         problems += _new_customer_problems(session, application)
@@ -465,16 +468,7 @@ def _update_customer(
         customer.updated_at = utcnow()
         customer.updated_by_id = actor.user_id or None
         session.flush()  # the ORM bumps the customer's version
-        audit.record(
-            session,
-            actor,
-            audit.UPDATE,
-            "customers",
-            customer.id,
-            customer_id=customer.id,
-            record_version=customer.version,
-            changes=changes,
-        )
+        audit_change(session, actor, audit.UPDATE, customer, changes, customer_id=customer.id)
     return customer
 
 
@@ -505,22 +499,12 @@ def _create_customer(
         raise ValidationFailed(
             [FieldProblem("customer_number", "another customer took this number meanwhile")]
         ) from None
-    application.customer_id = customer.id
-    application.updated_at = utcnow()
-    application.updated_by_id = actor.user_id or None
+    values = {"customer_id": customer.id}
+    apply_change(session, actor, application, values, customer_id=customer.id)
     session.execute(
         update(Document)
         .where(Document.application_id == application.id, Document.customer_id.is_(None))
         .values(customer_id=customer.id)
-    )
-    session.flush()
-    audit_change(
-        session,
-        actor,
-        audit.UPDATE,
-        application,
-        {"customer_id": (None, customer.id)},
-        customer_id=customer.id,
     )
     return customer
 
@@ -555,28 +539,14 @@ def _note(
     customer_id = application.customer_id
     if customer_id is None:
         return
-    names = user_names(session, {row.first_approver_id, row.second_approver_id})
-    approvers = " and ".join(
-        names.get(i, f"user #{i}") for i in (row.first_approver_id, row.second_approver_id) if i
-    )
-    note = Activity(
-        customer_id=customer_id,
-        kind=ACTIVITY_KIND,
-        occurred_at=utcnow(),
-        user_id=actor.user_id or None,
-        subject=f"Credit decision {application.number}",
-        body=timeline_text(application, row, approvers),
-    )
-    session.add(note)
-    session.flush()
-    audit.record(
+    approvers = " and ".join(approver_names(session, row))
+    activities.add_in_session(
         session,
         actor,
-        audit.CREATE,
-        "activities",
-        note.id,
-        customer_id=customer_id,
-        changes={"body": (None, note.body)},
+        customer_id,
+        ACTIVITY_KIND,
+        f"Credit decision {application.number}",
+        timeline_text(application, row, approvers),
     )
 
 
@@ -711,7 +681,7 @@ def send_back(
     (audited); a first approval awaiting confirmation lapses with it."""
     actor.require(Permission.DECIDE_APPLICATIONS)
     problems: list[FieldProblem] = []
-    why = _text("reason", reason, problems, required="say why it goes back")
+    why = text_field("reason", reason, MAX_TEXT, problems, required="say why it goes back")
     if problems:
         raise ValidationFailed(problems)
     with db.write() as session:

@@ -34,7 +34,7 @@ from o2c_desktop.models.credit import (
     OPEN_STATES,
     WITHDRAWN,
 )
-from o2c_desktop.money import display_places
+from o2c_desktop.money import money_text
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.credit_applications import (
     ApplicationView,
@@ -239,10 +239,6 @@ def _no_open_application() -> Any:
     )
 
 
-def _amount(value: Decimal, currency: str) -> str:
-    return f"{value:,.{display_places(currency)}f} {currency}"
-
-
 def _reviews_due(session: Session, until: date) -> list[ReviewItem]:
     rows = session.execute(
         select(
@@ -262,7 +258,7 @@ def _reviews_due(session: Session, until: date) -> list[ReviewItem]:
             number,
             name,
             due,
-            f"Periodic review (risk class {risk or '–'}, limit {_amount(limit, currency)})",
+            f"Periodic review (risk class {risk or '–'}, limit {money_text(limit, currency)})",
         )
         for cid, number, name, due, risk, limit, currency in rows
     ]
@@ -291,8 +287,8 @@ def _temporary_limits(session: Session, since: date, until: date) -> list[Review
             number,
             name,
             until_day,
-            f"Temporary limit {_amount(temporary, currency)} ends; then "
-            f"{_amount(limit, currency)} applies",
+            f"Temporary limit {money_text(temporary, currency)} ends; then "
+            f"{money_text(limit, currency)} applies",
         )
         for cid, number, name, until_day, temporary, limit, currency in rows
     ]

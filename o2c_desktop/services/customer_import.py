@@ -101,15 +101,27 @@ class ImportReport:
 
     def summary(self) -> str:
         """One line for the command line or a status bar."""
-        line = (
+        return (
             f"{self.file}: {self.rows:,} rows: {self.created:,} created, "
             f"{self.updated:,} updated, {self.unchanged:,} unchanged"
+        ) + summary_end({}, self.ignored_columns, self.dry_run)
+
+
+def summary_end(
+    totals: Mapping[str, Decimal], ignored_columns: Sequence[str], dry_run: bool
+) -> str:
+    """How every import's summary line ends: the totals per currency, the columns it did not
+    read, and whether it was only a dry run."""
+    end = ""
+    if totals:
+        end += "; total " + ", ".join(
+            f"{format(amount, ',f')} {currency}" for currency, amount in sorted(totals.items())
         )
-        if self.ignored_columns:
-            line += "; ignored columns: " + ", ".join(self.ignored_columns)
-        if self.dry_run:
-            line += " (dry run: nothing written)"
-        return line
+    if ignored_columns:
+        end += "; ignored columns: " + ", ".join(ignored_columns)
+    if dry_run:
+        end += " (dry run: nothing written)"
+    return end
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:

@@ -37,9 +37,9 @@ from o2c_desktop.errors import (
 )
 from o2c_desktop.models import Customer, CustomerSearchTerm, PaymentTerms, Role, User
 from o2c_desktop.models.base import utcnow
+from o2c_desktop.money import money_text
 from o2c_desktop.services import audit, credit_authority
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_policy import effective_limit
 from o2c_desktop.services.customer_fields import (
     BY_NAME,
@@ -50,6 +50,7 @@ from o2c_desktop.services.customer_fields import (
     parse_field,
 )
 from o2c_desktop.services.search_terms import prefix_upper_bound, terms_for, words
+from o2c_desktop.services.stored_rows import audit_change
 
 PAGE_SIZE = 200
 # Stored attribute of each editable field (the rest are stored under their own name).
@@ -516,15 +517,13 @@ def create_in_session(
     session.add(customer)
     session.flush()
     write_search_terms(session, customer.id, values)
-    audit.record(
+    audit_change(
         session,
         actor,
         audit.CREATE,
-        "customers",
-        customer.id,
+        customer,
+        {k: (None, v) for k, v in values.items() if v not in (None, "")},
         customer_id=customer.id,
-        record_version=customer.version,
-        changes={k: (None, v) for k, v in values.items() if v not in (None, "")},
     )
     return customer
 
@@ -588,15 +587,13 @@ def update_customer(
         session.flush()
         if {"number", "name", "legal_name", "tax_id"} & changed.keys():
             write_search_terms(session, customer.id, {**before, **changed})
-        audit.record(
+        audit_change(
             session,
             actor,
             audit.UPDATE,
-            "customers",
-            customer.id,
+            customer,
+            {k: (before.get(k), v) for k, v in changed.items()},
             customer_id=customer.id,
-            record_version=customer.version,
-            changes={k: (before.get(k), v) for k, v in changed.items()},
         )
         return _detail(session, customer)
 

@@ -11,6 +11,7 @@ Nothing here imports the database or other services, so the command line can use
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, datetime
 
 from o2c_desktop.errors import FieldProblem, ValidationFailed
@@ -36,3 +37,12 @@ def check_days(**days: object) -> None:
             problems.append(FieldProblem(name, RANGE_TEXT, value=value.isoformat()))
     if problems:
         raise ValidationFailed(problems)
+
+
+def add_months(day: date, months: int) -> date:
+    """`day` plus whole calendar months, clamped to the month's last day (2025-11-30 + 3 months
+    = 2026-02-28): a statement dated the 31st lapses at the end of a shorter month, not after."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return date(year, month + 1, min(day.day, last))

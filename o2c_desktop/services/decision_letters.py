@@ -1,19 +1,15 @@
-"""The letter that tells an applicant the credit decision, as a PDF on the statements' pages:
-letterhead, window-envelope address, footer with the bank details, "Page x of y"
-(services/statements: layout, page_furniture, pdf_document, pdf_text), as reminder letters are.
+"""The letter that tells an applicant the credit decision, as a PDF on the pages reminder
+letters use (services.dunning_letters.render_on_letter_pages: the statements' letterhead,
+window-envelope address, bank details and "Page x of y", amounts in the customer's locale).
 
 What it says: the application's number and date, the decision (approved limit, temporary limit,
 payment terms, next review; the conditions of a conditional approval; the reason for a decline),
 and a signature line per approver, so the customer sees who granted the credit. Only a complete
 decision gets a letter: an approval still awaiting its second approver has not been granted.
-
-Amounts are exact `Decimal`s printed with the currency's minor units in the customer's locale
-(statements.formatting), never through a float.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -29,12 +25,20 @@ from o2c_desktop.errors import NotFound, O2CError
 from o2c_desktop.models import CreditApplication, PaymentTerms
 from o2c_desktop.models.credit import OUTCOME_CONDITIONAL, OUTCOME_DECLINED, CreditDecision
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.services.credit_applications import require_view, user_names
-from o2c_desktop.services.credit_decisions import decision_holds, decision_in_session
-from o2c_desktop.services.dunning_letters import LETTER_TEXT, TITLE
+from o2c_desktop.services.credit_applications import require_view
+from o2c_desktop.services.credit_decisions import (
+    approver_names,
+    decision_holds,
+    decision_in_session,
+)
+from o2c_desktop.services.dunning_letters import (
+    LETTER_TEXT,
+    TITLE,
+    paragraphs,
+    render_on_letter_pages,
+)
 from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.letterhead import Letterhead, get_letterhead
-from o2c_desktop.services.statements.data import StatementData
 from o2c_desktop.services.statements.layout import (
     INK,
     MUTED,
@@ -42,13 +46,12 @@ from o2c_desktop.services.statements.layout import (
     TABLE_LOOK,
     Page,
     column_widths,
-    page_for,
 )
 from o2c_desktop.services.statements.ledger_reads import Addressee, addressees
 from o2c_desktop.services.statements.output import write_pdf
 from o2c_desktop.services.statements.page_furniture import Facts
-from o2c_desktop.services.statements.pdf_assets import BOLD, REGULAR, register_fonts
-from o2c_desktop.services.statements.pdf_document import RenderedStatement, Run, build_pdf
+from o2c_desktop.services.statements.pdf_assets import BOLD, REGULAR
+from o2c_desktop.services.statements.pdf_document import RenderedStatement
 from o2c_desktop.services.statements.pdf_table import Column, Row, RowsTable
 from o2c_desktop.services.statements.pdf_text import NOTE, Text, fit
 
@@ -122,12 +125,7 @@ def _terms_text(session: Session, code: str | None) -> str | None:
 def letter_in_session(
     session: Session, application: CreditApplication, decision: CreditDecision
 ) -> DecisionLetter:
-    names = user_names(session, {decision.first_approver_id, decision.second_approver_id})
-    approvers = tuple(
-        names.get(i, f"user #{i}")
-        for i in (decision.first_approver_id, decision.second_approver_id)
-        if i
-    )
+    approvers = approver_names(session, decision)
     decided_at = decision.second_at or decision.first_at
     return DecisionLetter(
         day=decided_at.astimezone().date(),
@@ -225,20 +223,12 @@ def _terms_table(page: Page, letter: DecisionLetter) -> RowsTable:
     return RowsTable([Column(w) for w in widths], ["Credit terms", "Agreed"], rows, TABLE_LOOK)
 
 
-def _paragraphs(text: str) -> list[Flowable]:
-    story: list[Flowable] = []
-    for paragraph in text.split("\n\n"):
-        if paragraph.strip():
-            story += [Text(paragraph.strip("\n"), LETTER_TEXT), Spacer(0, 2.6 * mm)]
-    return story
-
-
 def _body(page: Page, letter: DecisionLetter) -> list[Flowable]:
     who = letter.customer.legal_name or letter.customer.name
     applied = f" of {page.fmt.date(letter.submitted_on)}" if letter.submitted_on is not None else ""
     thanks = f"Thank you for your credit application {letter.application_number}{applied}."
     if letter.outcome == OUTCOME_DECLINED:
-        return _paragraphs(
+        return paragraphs(
             f"{thanks} After careful review we regret that we cannot offer {who} a credit line "
             f"at this time.\n\nReason: {letter.reason}\n\nWe will gladly deliver against payment "
             "in advance, and you are welcome to apply again when circumstances change."
@@ -250,17 +240,17 @@ def _body(page: Page, letter: DecisionLetter) -> list[Flowable]:
         )
     else:
         opening = f"{thanks} We are pleased to grant {who} a credit line on the terms below."
-    story = _paragraphs(opening)
+    story = paragraphs(opening)
     story += [Spacer(0, 1 * mm), _terms_table(page, letter), Spacer(0, 4 * mm)]
     if letter.conditions:
-        story += _paragraphs(f"Conditions: {letter.conditions}")
+        story += paragraphs(f"Conditions: {letter.conditions}")
     review = (
         f" We review credit lines regularly, next by {page.fmt.date(letter.next_review_date)}; "
         "please send us your latest financial statements when they are published."
         if letter.next_review_date is not None
         else ""
     )
-    story += _paragraphs(
+    story += paragraphs(
         "Orders up to the available credit are delivered on account and payable on the terms "
         f"above.{review}"
     )
@@ -293,21 +283,17 @@ def _story(page: Page, letter: DecisionLetter) -> list[Flowable]:
 
 def render_decision_letter(letter: DecisionLetter, letterhead: Letterhead) -> RenderedStatement:
     """The letter as PDF bytes, and how many pages it has."""
-    register_fonts()
-    data = StatementData("open-items", letter.day, None, letter.customer, ())
-    page = page_for(data, letterhead)
-    buffer = io.BytesIO()
-    pages = build_pdf(
-        buffer,
-        Run([page]),
-        _story(page, letter),
-        facts=partial(_facts, letter=letter),
+    return render_on_letter_pages(
+        letter.day,
+        letter.customer,
+        letterhead,
+        partial(_story, letter=letter),
+        partial(_facts, letter=letter),
         running_title=letter.title,
         title=f"{letter.title} {letter.application_number}",
         subject=f"Credit decision on {letter.application_number} for {letter.customer.name}",
         keywords=["credit decision", letter.application_number, letter.outcome],
     )
-    return RenderedStatement(buffer.getvalue(), pages)
 
 
 def write_decision_letter(db: Database, actor: Actor, application_id: int, out: Path) -> Path:

@@ -42,6 +42,7 @@ from o2c_desktop.services import audit, ledger
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.customers import search_condition as customer_search_condition
 from o2c_desktop.services.exposure import refresh_exposure
+from o2c_desktop.services.users import user_names
 
 REASON_CODES = ("pricing", "quantity", "quality", "not_received", "duplicate", "terms", "other")
 STATUSES = DISPUTE_STATUSES
@@ -96,17 +97,7 @@ def _rows(session: Session, disputes: Sequence[Dispute]) -> list[DisputeRow]:
     for dispute_id, invoice_id, number, amount, currency in lines:
         items[dispute_id].append(DisputeItemRow(invoice_id, number, amount))
         currencies[dispute_id] = currency
-    owner_ids = {d.owner_id for d in disputes if d.owner_id}
-    owners = (
-        {
-            user_id: name
-            for user_id, name in session.execute(
-                select(User.id, User.display_name).where(User.id.in_(owner_ids))
-            )
-        }
-        if owner_ids
-        else {}
-    )
+    owners = user_names(session, {d.owner_id for d in disputes})
     return [
         DisputeRow(
             id=d.id,

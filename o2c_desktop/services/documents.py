@@ -21,7 +21,6 @@ document's date plus its checklist item's validity (financial statements: the po
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import getpass
 import hashlib
@@ -60,11 +59,12 @@ from o2c_desktop.services.credit_applications import (
     parse_day,
     require_view,
     state_label,
-    user_names,
 )
 from o2c_desktop.services.credit_policy import CreditPolicy, read_policy
+from o2c_desktop.services.day_range import add_months
 from o2c_desktop.services.field_checks import row_id
-from o2c_desktop.services.stored_rows import audit_change, view_of
+from o2c_desktop.services.stored_rows import apply_change, view_of
+from o2c_desktop.services.users import user_names
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_DESCRIPTION = 300
@@ -96,15 +96,6 @@ class DocumentView:
 # ---------------------------------------------------------------------------------------------
 # Helpers (services.checklists lists an item's documents and checks state the same way)
 # ---------------------------------------------------------------------------------------------
-
-
-def add_months(day: date, months: int) -> date:
-    """`day` plus whole calendar months, clamped to the month's last day (2025-11-30 + 3 months
-    = 2026-02-28): a statement dated the 31st lapses at the end of a shorter month, not after."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last))
 
 
 def size_text(size: int) -> str:
@@ -409,17 +400,8 @@ def attach_document(
             },
         )
         if item is not None and item.status == ITEM_PENDING:
-            item.status = ITEM_RECEIVED
-            item.updated_at, item.updated_by_id = utcnow(), actor.user_id or None
-            session.flush()
-            audit_change(
-                session,
-                actor,
-                audit.UPDATE,
-                item,
-                {"status": (ITEM_PENDING, ITEM_RECEIVED)},
-                customer_id=application.customer_id,
-            )
+            values = {"status": ITEM_RECEIVED}
+            apply_change(session, actor, item, values, customer_id=application.customer_id)
         return _view(document, user_names(session, {document.uploaded_by_id}))
 
 
@@ -572,22 +554,8 @@ def _unreceive_if_empty(
     session.flush()  # the removal first, so the look-up below no longer finds it
     if session.scalar(select(Document.id).where(Document.checklist_item_id == item.id).limit(1)):
         return
-    changes = {
-        "status": (item.status, ITEM_PENDING),
-        "verified_by_id": (item.verified_by_id, None),
-        "verified_at": (item.verified_at, None),
-    }
-    item.status, item.verified_by_id, item.verified_at = ITEM_PENDING, None, None
-    item.updated_at, item.updated_by_id = utcnow(), actor.user_id or None
-    session.flush()
-    audit_change(
-        session,
-        actor,
-        audit.UPDATE,
-        item,
-        {k: v for k, v in changes.items() if v[0] != v[1]},
-        customer_id=customer_id,
-    )
+    values = {"status": ITEM_PENDING, "verified_by_id": None, "verified_at": None}
+    apply_change(session, actor, item, values, customer_id=customer_id)
 
 
 def remove_document(db: Database, actor: Actor, document_id: int) -> None:

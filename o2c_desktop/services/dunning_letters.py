@@ -19,10 +19,12 @@ Amounts are exact `Decimal`s printed with the currency's minor units in the cust
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import partial
+from typing import Any
 
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer
@@ -153,9 +155,7 @@ def _items_table(page: Page, letter: Letter) -> RowsTable:
 def _story(page: Page, letter: Letter) -> list[Flowable]:
     heading = f"{letter.level_name} · customer number {letter.customer.number}"
     story: list[Flowable] = [Text(heading, TITLE), Spacer(0, 2 * mm)]
-    for paragraph in letter.text.split("\n\n"):
-        if paragraph.strip():
-            story += [Text(paragraph.strip("\n"), LETTER_TEXT), Spacer(0, 2.6 * mm)]
+    story += paragraphs(letter.text)
     story += [Spacer(0, 2 * mm), _items_table(page, letter), Spacer(0, 3 * mm)]
     story.append(
         Text(
@@ -168,31 +168,49 @@ def _story(page: Page, letter: Letter) -> list[Flowable]:
     return story
 
 
-def _addressed(letter: Letter, letterhead: Letterhead) -> Page:
-    """The statement renderer's page facts (paper size by country, locale formats, logo, who
-    to ask) for this customer: it takes them from a statement's content, of which a letter
-    needs only the addressee and the date."""
-    data = StatementData("open-items", letter.as_of, None, letter.customer, ())
-    return page_for(data, letterhead)
+def paragraphs(text: str) -> list[Flowable]:
+    """A letter's text in its words' style, a paragraph per block between blank lines."""
+    story: list[Flowable] = []
+    for paragraph in text.split("\n\n"):
+        if paragraph.strip():
+            story += [Text(paragraph.strip("\n"), LETTER_TEXT), Spacer(0, 2.6 * mm)]
+    return story
+
+
+def render_on_letter_pages(
+    day: date,
+    customer: Addressee,
+    letterhead: Letterhead,
+    story: Callable[[Page], list[Flowable]],
+    facts: Callable[[Page], Facts],
+    **about: Any,
+) -> RenderedStatement:
+    """A letter to `customer` dated `day` as PDF bytes and its page count: the statement
+    renderer's page (paper size by country, locale formats, logo, who to ask; it takes them
+    from a statement's content, of which a letter needs only the addressee and the date), the
+    `story` and `facts` beside the window drawn on it. `about`: build_pdf's running_title,
+    title, subject and keywords."""
+    register_fonts()
+    page = page_for(StatementData("open-items", day, None, customer, ()), letterhead)
+    buffer = io.BytesIO()
+    pages = build_pdf(buffer, Run([page]), story(page), facts=facts, **about)
+    return RenderedStatement(buffer.getvalue(), pages)
 
 
 def render_letter(letter: Letter, letterhead: Letterhead) -> RenderedStatement:
     """The reminder as PDF bytes, and how many pages it has."""
-    register_fonts()
-    page = _addressed(letter, letterhead)
-    buffer = io.BytesIO()
     day = letter.as_of.isoformat()
-    pages = build_pdf(
-        buffer,
-        Run([page]),
-        _story(page, letter),
-        facts=partial(_facts, letter=letter),
+    return render_on_letter_pages(
+        letter.as_of,
+        letter.customer,
+        letterhead,
+        partial(_story, letter=letter),
+        partial(_facts, letter=letter),
         running_title=letter.level_name,
         title=f"{letter.level_name} {letter.customer.number} {day}",
         subject=f"{letter.level_name} to {letter.customer.name} as of {day}",
         keywords=["dunning", letter.customer.number, day, f"level {letter.level}"],
     )
-    return RenderedStatement(buffer.getvalue(), pages)
 
 
 def money_text(value: Decimal, currency: str, country: str | None) -> str:
@@ -206,4 +224,12 @@ def date_text(day: date, country: str | None) -> str:
     return formats_for_country(country).date(day)
 
 
-__all__ = ["Letter", "LetterLine", "date_text", "money_text", "render_letter"]
+__all__ = [
+    "Letter",
+    "LetterLine",
+    "date_text",
+    "money_text",
+    "paragraphs",
+    "render_letter",
+    "render_on_letter_pages",
+]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from o2c_desktop.errors import NotFound
+from o2c_desktop.errors import FieldProblem, NotFound
 
 
 def is_whole(value: object) -> bool:
@@ -29,3 +29,19 @@ def row_id(value: object, what: str) -> int:
     if is_whole(value) and 0 < value <= ROW_ID_MAX:  # type: ignore[operator]
         return value  # type: ignore[return-value]
     raise NotFound(f"There is no {what} {value!r}.")
+
+
+def text_field(
+    name: str, raw: object, limit: int, problems: list[FieldProblem], *, required: str = ""
+) -> str | None:
+    """`raw` as trimmed text, None when empty. Added to `problems`, naming the field: longer
+    than `limit` characters, or empty while `required` (what to tell the user then)."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        if required:
+            problems.append(FieldProblem(name, required))
+        return None
+    if len(text) > limit:
+        problems.append(FieldProblem(name, f"longer than {limit:,} characters", value=text[:40]))
+        return None
+    return text

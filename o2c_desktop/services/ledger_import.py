@@ -110,6 +110,7 @@ from o2c_desktop.services.customer_import import (
     _shown,
     _Table,
     _write_creates,
+    summary_end,
 )
 from o2c_desktop.services.customers import ResolvedRefs
 from o2c_desktop.services.exposure import refresh_exposure, refresh_exposure_of_everyone
@@ -193,14 +194,20 @@ _TITLE = {INVOICES: "invoice", PAYMENTS: "payment", ORDERS: "order"}
 
 
 @dataclass(frozen=True)
-class LedgerImportOptions:
-    """What `o2c-desktop import invoices|payments` takes as options."""
+class FileImportOptions:
+    """How a file of the ledger's kinds or of orders is read (`o2c-desktop import KIND FILE`)."""
 
     mapping: Mapping[str, str] = field(default_factory=dict)  # field -> column
     date_format: str | None = None  # strptime format; None: ISO (YYYY-MM-DD)
     decimal_comma: bool = False  # amounts written 1.234,56
-    create_missing_customers: bool = False
     dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class LedgerImportOptions(FileImportOptions):
+    """What `o2c-desktop import invoices|payments` takes as options."""
+
+    create_missing_customers: bool = False
     apply: str = APPLY_NONE  # payments: what to do with payments that name no invoice
 
 
@@ -235,16 +242,7 @@ class LedgerImportReport:
             line += f"; {self.allocations:,} allocations, {self.unapplied:,} with unapplied cash"
         if self.customers_created:
             line += f"; {self.customers_created:,} customers created"
-        if self.totals:
-            line += "; total " + ", ".join(
-                f"{format(amount, ',f')} {currency}"
-                for currency, amount in sorted(self.totals.items())
-            )
-        if self.ignored_columns:
-            line += "; ignored columns: " + ", ".join(self.ignored_columns)
-        if self.dry_run:
-            line += " (dry run: nothing written)"
-        return line
+        return line + summary_end(self.totals, self.ignored_columns, self.dry_run)
 
 
 def parse_mapping(kind: str, items: Iterable[str]) -> dict[str, str]:
@@ -560,9 +558,7 @@ def _parse_column(
     return values, any(v.__class__ is _Refused for v in outcomes.values())
 
 
-def _parse_rows(
-    kind: str, table: _Table, columns: _Columns, options: LedgerImportOptions
-) -> _Parsed:
+def _parse_rows(kind: str, table: _Table, columns: _Columns, options: FileImportOptions) -> _Parsed:
     """Every cell through its field's parser; problems collected, not raised (the user fixes the
     whole file once). Blank rows are left out."""
     specs = FIELDS[kind]

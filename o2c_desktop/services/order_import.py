@@ -44,6 +44,7 @@ from o2c_desktop.models.credit import ORDER_HELD, ORDER_OPEN
 from o2c_desktop.services import ledger_import
 from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_policy import read_policy
+from o2c_desktop.services.customer_import import summary_end
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
 from o2c_desktop.services.exposure import refresh_exposure, refresh_exposure_of_everyone
 from o2c_desktop.services.ledger_import import (
@@ -55,7 +56,7 @@ from o2c_desktop.services.ledger_import import (
     ORDERS,
     READ_ALL_CUSTOMERS_SHARE,
     WRITE_CHUNK,
-    LedgerImportOptions,
+    FileImportOptions,
     _chunks,
     _Customer,
     _Customers,
@@ -85,13 +86,8 @@ _LOCK_RACES = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization
 
 
 @dataclass(frozen=True)
-class OrderImportOptions:
-    """What `o2c-desktop import orders` takes as options."""
-
-    mapping: Mapping[str, str] = field(default_factory=dict)  # field -> column
-    date_format: str | None = None  # strptime format; None: ISO (YYYY-MM-DD)
-    decimal_comma: bool = False  # amounts written 1.234,56
-    dry_run: bool = False
+class OrderImportOptions(FileImportOptions):
+    """What `o2c-desktop import orders` takes as options: those of every ledger file."""
 
 
 @dataclass(frozen=True)
@@ -109,20 +105,10 @@ class OrderImportReport:
 
     def summary(self) -> str:
         """One line for the command line or a status bar."""
-        line = (
+        return (
             f"{self.file}: {self.rows:,} orders read: {self.entered:,} entered "
             f"({self.held:,} held), {self.unchanged:,} already there"
-        )
-        if self.totals:
-            line += "; total " + ", ".join(
-                f"{format(amount, ',f')} {currency}"
-                for currency, amount in sorted(self.totals.items())
-            )
-        if self.ignored_columns:
-            line += "; ignored columns: " + ", ".join(self.ignored_columns)
-        if self.dry_run:
-            line += " (dry run: nothing written)"
-        return line
+        ) + summary_end(self.totals, self.ignored_columns, self.dry_run)
 
 
 def parse_mapping(items: Iterable[str]) -> dict[str, str]:
@@ -407,12 +393,7 @@ def import_orders(
     file = Path(path)
     table = _read_table(file, cancel)
     columns = match_columns(ORDERS, table.headers, options.mapping, file.name)
-    parsed = _parse_rows(
-        ORDERS,
-        table,
-        columns,
-        LedgerImportOptions(date_format=options.date_format, decimal_comma=options.decimal_comma),
-    )
+    parsed = _parse_rows(ORDERS, table, columns, options)
     width = len(table.headers)
     del table
     count = len(parsed.rows)

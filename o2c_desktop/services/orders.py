@@ -49,18 +49,17 @@ from o2c_desktop.models.credit import (
     ORDER_STATUSES,
 )
 from o2c_desktop.models.ledger import INVOICE
-from o2c_desktop.money import is_currency, round_money
+from o2c_desktop.money import is_currency, money_text, round_money
 from o2c_desktop.services import audit, credit_authority
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.call_list import money_text
 from o2c_desktop.services.credit_policy import CreditPolicy, effective_limit, read_policy
 from o2c_desktop.services.customers import search_condition
 from o2c_desktop.services.day_range import RANGE_TEXT, in_range
 from o2c_desktop.services.exposure import live_orders_condition, refresh_exposure
-from o2c_desktop.services.field_checks import row_id
+from o2c_desktop.services.field_checks import row_id, text_field
 from o2c_desktop.services.ledger import check_amount
 from o2c_desktop.services.search_terms import prefix_upper_bound
-from o2c_desktop.services.stored_rows import audit_change, stale_version_conflict
+from o2c_desktop.services.stored_rows import audit_change, locked_at_version
 
 NUMBER_LENGTH = 40
 EXTERNAL_ID_LENGTH = 64
@@ -390,14 +389,6 @@ class _Checked:
     external_id: str | None
 
 
-def _text(value: Any, name: str, limit: int, problems: list[FieldProblem]) -> str | None:
-    text = "" if value is None else str(value).strip()
-    if len(text) > limit:
-        problems.append(FieldProblem(name, f"longer than {limit} characters", value=text))
-        return None
-    return text or None
-
-
 def _customer(session: Session, values: Mapping[str, Any], problems: list[FieldProblem]) -> Any:
     """The order's customer, locked (PostgreSQL) so that two orders for it entered at once are
     checked one after the other against its exposure, and read afresh: exposure is refreshed by
@@ -479,7 +470,7 @@ def _check(session: Session, values: Mapping[str, Any]) -> _Checked:
             problems.append(FieldProblem(str(key), "is not a field of an order"))
     customer = _customer(session, values, problems)
     serialize_numbering(session)
-    number = _text(values.get("number"), "number", NUMBER_LENGTH, problems)
+    number = text_field("number", values.get("number"), NUMBER_LENGTH, problems)
     if number and session.scalar(select(Order.id).where(Order.number == number)):
         problems.append(_number_used(number))
     order_date = _order_date(values.get("order_date"), problems)
@@ -500,7 +491,7 @@ def _check(session: Session, values: Mapping[str, Any]) -> _Checked:
     if customer is not None and currency is None:
         currency = customer.currency
     amount = check_amount(values.get("amount"), currency, problems)
-    external_id = _text(values.get("external_id"), "external_id", EXTERNAL_ID_LENGTH, problems)
+    external_id = text_field("external_id", values.get("external_id"), EXTERNAL_ID_LENGTH, problems)
     if problems:
         raise ValidationFailed(problems)
     assert customer is not None and order_date is not None and amount is not None
@@ -575,19 +566,9 @@ def enter_in_session(session: Session, actor: Actor, values: Mapping[str, Any]) 
 
 
 def _locked_order(session: Session, order_id: int, expected_version: int) -> Order:
-    order = session.get(Order, row_id(order_id, "order"), with_for_update=True)
-    if order is None:
-        raise NotFound(f"Order #{order_id} does not exist (deleted by another user?).")
-    if order.version != expected_version:
-        raise stale_version_conflict(
-            session,
-            order,
-            expected_version,
-            what="Order",
-            name=order.number,
-            changed_at=order.updated_at,
-        )
-    return order
+    return locked_at_version(
+        session, Order, order_id, expected_version, what="Order", name=lambda row: row.number
+    )
 
 
 def _decide(
@@ -595,11 +576,11 @@ def _decide(
     actor: Actor,
     order_id: int,
     expected_version: int,
-    reason: str | None,
-    *,
-    from_status: str,
-    to_status: str,
+    reason: str,
+    move: tuple[str, str],
 ) -> OrderView:
+    """`decide_in_session` from `move`'s first status to its second, in its own unit of work."""
+    from_status, to_status = move
     with db.write() as session:
         order = decide_in_session(
             session,
@@ -628,11 +609,7 @@ def decide_in_session(
     the release makes. The public functions check the permission first."""
     order = _locked_order(session, order_id, expected_version)
     problems: list[FieldProblem] = []
-    text = (reason or "").strip()
-    if not text:
-        problems.append(FieldProblem("reason", "required"))
-    elif len(text) > REASON_LENGTH:
-        problems.append(FieldProblem("reason", f"longer than {REASON_LENGTH} characters"))
+    text = text_field("reason", reason, REASON_LENGTH, problems, required="required")
     if order.status != from_status:
         problems.append(
             FieldProblem(
@@ -680,9 +657,7 @@ def release_order(
     """Release a held order: it counts in exposure from now on. Needs an approval authority in
     its currency covering the customer's exposure after the release."""
     actor.require(Permission.RELEASE_ORDERS)
-    return _decide(
-        db, actor, order_id, expected_version, reason, from_status=ORDER_HELD, to_status=ORDER_OPEN
-    )
+    return _decide(db, actor, order_id, expected_version, reason, (ORDER_HELD, ORDER_OPEN))
 
 
 def reject_order(
@@ -690,15 +665,7 @@ def reject_order(
 ) -> OrderView:
     """Reject a held order (it never counts in exposure)."""
     actor.require(Permission.RELEASE_ORDERS)
-    return _decide(
-        db,
-        actor,
-        order_id,
-        expected_version,
-        reason,
-        from_status=ORDER_HELD,
-        to_status=ORDER_REJECTED,
-    )
+    return _decide(db, actor, order_id, expected_version, reason, (ORDER_HELD, ORDER_REJECTED))
 
 
 def close_order(
@@ -707,12 +674,4 @@ def close_order(
     """Close an open order: invoiced (its invoice now carries the exposure) or cancelled (or a
     reason in words); it leaves the exposure."""
     actor.require(Permission.ENTER_ORDERS)
-    return _decide(
-        db,
-        actor,
-        order_id,
-        expected_version,
-        reason,
-        from_status=ORDER_OPEN,
-        to_status=ORDER_CLOSED,
-    )
+    return _decide(db, actor, order_id, expected_version, reason, (ORDER_OPEN, ORDER_CLOSED))

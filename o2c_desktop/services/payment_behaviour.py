@@ -24,7 +24,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, select, type_coerce
+from sqlalchemy import Integer, Subquery, case, cast, func, select, type_coerce
+from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
 from o2c_desktop.db.types import Money
@@ -62,6 +63,51 @@ def _days_between(dialect: str, later: Any, earlier: Any) -> Any:
     return later - earlier
 
 
+def _paid_in(dialect: str, date_from: date, date_to: date, *scope: Any) -> Subquery:
+    """One row per invoice fully paid in F..T (module docstring): its customer, currency,
+    amount, days to pay and days late. `scope` narrows the allocations read (by invoice)."""
+    settled = (
+        select(
+            Allocation.invoice_id.label("invoice_id"),
+            func.max(Allocation.date).label("paid_date"),
+            func.sum(Allocation.amount).label("settled"),
+        )
+        .where(counting_at(date_to), *scope)
+        .group_by(Allocation.invoice_id)
+        .subquery("settled")
+    )
+    raw_late = _days_between(dialect, settled.c.paid_date, Invoice.due_date)
+    return (
+        select(
+            Invoice.customer_id,
+            Invoice.currency,
+            Invoice.amount,
+            _days_between(dialect, settled.c.paid_date, Invoice.issue_date).label("days_to_pay"),
+            case((raw_late > 0, raw_late), else_=0).label("days_late"),
+        )
+        .join(settled, settled.c.invoice_id == Invoice.id)
+        .where(
+            Invoice.kind == INVOICE,
+            settled.c.settled == Invoice.amount,
+            settled.c.paid_date >= date_from,
+        )
+        .subquery("paid")
+    )
+
+
+def average_days_late_in_session(
+    session: Session, customer_id: int, date_from: date, date_to: date
+) -> Decimal | None:
+    """One customer's mean days late over its invoices fully paid in F..T, every currency
+    together (days do not depend on it), as the report defines it; None when none was paid."""
+    invoices = select(Invoice.id).where(Invoice.customer_id == customer_id)
+    paid = _paid_in(
+        session.get_bind().dialect.name, date_from, date_to, Allocation.invoice_id.in_(invoices)
+    )
+    count, late = session.execute(select(func.count(), func.sum(paid.c.days_late))).one()
+    return round_ratio(Decimal(int(late)) / count) if count else None
+
+
 def payment_behaviour(
     db: Database, actor: Actor, date_from: date, date_to: date
 ) -> list[PaymentBehaviour]:
@@ -71,46 +117,27 @@ def payment_behaviour(
         raise O2CError(
             f"The period starts ({date_from.isoformat()}) after it ends ({date_to.isoformat()})."
         )
-    counts = counting_at(date_to)
-    # The invoices with an allocation counting at T dated in F..T (the only ones whose latest
-    # counting allocation can fall in the period), then all their allocations counting at T.
+    # Only invoices with an allocation counting at T dated in F..T can have their latest
+    # counting allocation in the period: the others are not read at all.
     touched = (
         select(Allocation.invoice_id)
-        .where(counts, Allocation.date >= date_from)
+        .where(counting_at(date_to), Allocation.date >= date_from)
         .distinct()
         .scalar_subquery()
     )
-    settled = (
-        select(
-            Allocation.invoice_id.label("invoice_id"),
-            func.max(Allocation.date).label("paid_date"),
-            func.sum(Allocation.amount).label("settled"),
-        )
-        .where(counts, Allocation.invoice_id.in_(touched))
-        .group_by(Allocation.invoice_id)
-        .subquery("settled")
-    )
+    paid = _paid_in(db.kind, date_from, date_to, Allocation.invoice_id.in_(touched)).c
     with reading(db) as session:
-        days_to_pay = _days_between(db.kind, settled.c.paid_date, Invoice.issue_date)
-        raw_late = _days_between(db.kind, settled.c.paid_date, Invoice.due_date)
-        days_late = case((raw_late > 0, raw_late), else_=0)
         grouped = (
             select(
-                Invoice.customer_id.label("customer_id"),
-                Invoice.currency.label("currency"),
+                paid.customer_id,
+                paid.currency,
                 func.count().label("paid"),
-                func.sum(Invoice.amount).label("amount"),
-                func.sum(days_to_pay).label("days_to_pay"),
-                func.sum(days_late).label("days_late"),
-                func.sum(type_coerce(Invoice.amount * days_late, Money())).label("weighted"),
+                func.sum(paid.amount).label("amount"),
+                func.sum(paid.days_to_pay).label("days_to_pay"),
+                func.sum(paid.days_late).label("days_late"),
+                func.sum(type_coerce(paid.amount * paid.days_late, Money())).label("weighted"),
             )
-            .join(settled, settled.c.invoice_id == Invoice.id)
-            .where(
-                Invoice.kind == INVOICE,
-                settled.c.settled == Invoice.amount,
-                settled.c.paid_date >= date_from,
-            )
-            .group_by(Invoice.customer_id, Invoice.currency)
+            .group_by(paid.customer_id, paid.currency)
             .subquery("grouped")
         )
         stmt = (
@@ -120,7 +147,7 @@ def payment_behaviour(
         )
         result = []
         for r in session.execute(stmt):
-            paid = int(r.paid)
+            count = int(r.paid)
             amount = r.amount if r.amount is not None else ZERO
             # amount × days is money-typed in SQL (exact); as a Decimal it is Σ amount × days.
             weighted = r.weighted if r.weighted is not None else ZERO
@@ -130,10 +157,10 @@ def payment_behaviour(
                     r.number,
                     r.name,
                     r.currency,
-                    paid,
+                    count,
                     amount,
-                    round_ratio(Decimal(int(r.days_to_pay)) / paid),
-                    round_ratio(Decimal(int(r.days_late)) / paid),
+                    round_ratio(Decimal(int(r.days_to_pay)) / count),
+                    round_ratio(Decimal(int(r.days_late)) / count),
                     round_ratio(weighted / amount) if amount else None,
                 )
             )

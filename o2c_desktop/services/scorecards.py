@@ -42,7 +42,7 @@ from o2c_desktop.errors import (
     O2CError,
     ValidationFailed,
 )
-from o2c_desktop.models import Allocation, Customer, Invoice, PaymentTerms, User
+from o2c_desktop.models import Customer, PaymentTerms, User
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import (
     OPEN_STATES,
@@ -51,15 +51,12 @@ from o2c_desktop.models.credit import (
     CreditApplication,
     Scorecard,
 )
-from o2c_desktop.models.ledger import INVOICE
-from o2c_desktop.money import display_places
+from o2c_desktop.money import amount_text, money_text
 from o2c_desktop.services import audit
-from o2c_desktop.services.aging import counting_at
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.call_list import money_text
-from o2c_desktop.services.documents import add_months
-from o2c_desktop.services.field_checks import row_id
-from o2c_desktop.services.kpis import round_ratio
+from o2c_desktop.services.day_range import add_months
+from o2c_desktop.services.field_checks import row_id, text_field
+from o2c_desktop.services.payment_behaviour import average_days_late_in_session
 from o2c_desktop.services.promises import PromiseState, statuses_in_session
 from o2c_desktop.services.scorecard_rules import (
     FACTOR_KEYS,
@@ -69,7 +66,7 @@ from o2c_desktop.services.scorecard_rules import (
     plain,
     rules_to_dict,
 )
-from o2c_desktop.services.stored_rows import audit_change
+from o2c_desktop.services.stored_rows import apply_change
 
 GOOD_RATINGS = ("good", "satisfactory")  # a trade reference that counts for the applicant
 HISTORY_MONTHS = 12  # the payment record the scorecard looks at
@@ -132,8 +129,8 @@ class ScoreResult:
     limit_basis: str
 
 
-def _amount(value: Decimal, currency: str) -> str:
-    return f"{value:,.{display_places(currency)}f}"
+def _grouped(value: Decimal, currency: str) -> str:
+    return amount_text(value, currency, grouped=True)
 
 
 def recommend_limit(rule: LimitRule, risk_class: str, inputs: ScoreInputs) -> tuple[Decimal, str]:
@@ -146,8 +143,8 @@ def recommend_limit(rule: LimitRule, risk_class: str, inputs: ScoreInputs) -> tu
         bases.append(
             (
                 value,
-                f"net worth {_amount(inputs.net_worth, currency)} × {plain(share * _HUNDRED)} % "
-                f"(class {risk_class}) = {_amount(value, currency)}",
+                f"net worth {_grouped(inputs.net_worth, currency)} × {plain(share * _HUNDRED)} % "
+                f"(class {risk_class}) = {_grouped(value, currency)}",
             )
         )
     if inputs.expected_monthly_purchases is not None and inputs.terms_days is not None:
@@ -156,8 +153,8 @@ def recommend_limit(rule: LimitRule, risk_class: str, inputs: ScoreInputs) -> tu
         bases.append(
             (
                 value,
-                f"monthly purchases {_amount(monthly, currency)} × {inputs.terms_days}/30 days × "
-                f"{plain(rule.purchases_terms_factor)} = {_amount(value, currency)}",
+                f"monthly purchases {_grouped(monthly, currency)} × {inputs.terms_days}/30 days × "
+                f"{plain(rule.purchases_terms_factor)} = {_grouped(value, currency)}",
             )
         )
     if not bases:
@@ -167,7 +164,7 @@ def recommend_limit(rule: LimitRule, risk_class: str, inputs: ScoreInputs) -> tu
     basis = text if len(bases) == 1 else "lower of " + " and ".join(t for _, t in bases)
     if rule.cap is not None and amount > rule.cap:
         amount = rule.cap
-        basis += f", capped at {_amount(rule.cap, currency)}"
+        basis += f", capped at {_grouped(rule.cap, currency)}"
     step = rule.round_down_to
     rounded = max(_ZERO, (amount / step).to_integral_value(rounding=ROUND_FLOOR) * step)
     if rounded != amount:
@@ -352,9 +349,10 @@ def save_scorecard(
     if someone saved another since, ConflictError names them and nothing is written."""
     actor.require(Permission.MANAGE_CREDIT_POLICY)
     parsed = parse_rules(rules)
-    note = (note or "").strip() or None
-    if note is not None and len(note) > 300:
-        raise ValidationFailed([FieldProblem("note", "longer than 300 characters")])
+    problems: list[FieldProblem] = []
+    note = text_field("note", note, 300, problems)
+    if problems:
+        raise ValidationFailed(problems)
     with db.write() as session:
         active = _active_row(session, lock=True)
         if (active.version_no if active else 0) != expected_active_version_no:
@@ -430,29 +428,9 @@ def history_start(as_of: date) -> date:
 
 
 def average_days_late(session: Session, customer_id: int, as_of: date) -> Decimal | None:
-    """Mean days late (domain.md, payment behaviour) of the customer's invoices fully paid in the
-    12 months up to `as_of`, half-even to 2 decimals; None when none was paid. The paid date is
-    the latest allocation counting at `as_of` when they add up to the invoice's amount."""
-    settled = (
-        select(
-            Allocation.invoice_id.label("invoice_id"),
-            func.max(Allocation.date).label("paid_on"),
-            func.sum(Allocation.amount).label("settled"),
-        )
-        .join(Invoice, Invoice.id == Allocation.invoice_id)
-        .where(Invoice.customer_id == customer_id, Invoice.kind == INVOICE, counting_at(as_of))
-        .group_by(Allocation.invoice_id)
-        .subquery("settled")
-    )
-    rows = session.execute(
-        select(Invoice.due_date, settled.c.paid_on)
-        .join(settled, settled.c.invoice_id == Invoice.id)
-        .where(settled.c.settled == Invoice.amount, settled.c.paid_on >= history_start(as_of))
-    ).all()
-    if not rows:
-        return None
-    late = sum(max(0, (paid_on - due).days) for due, paid_on in rows)
-    return round_ratio(Decimal(late) / len(rows))
+    """Mean days late of the customer's invoices fully paid in the 12 months up to `as_of`
+    (services.payment_behaviour: the report's definition); None when none was paid."""
+    return average_days_late_in_session(session, customer_id, history_start(as_of), as_of)
 
 
 def broken_promises(session: Session, customer_id: int, as_of: date) -> int:
@@ -552,18 +530,7 @@ def score_in_session(
         "recommended_limit": result.recommended_limit,
         "score_detail": detail_json(result),
     }
-    changes = {
-        k: (getattr(application, k), v) for k, v in new.items() if getattr(application, k) != v
-    }
-    if changes:
-        for key, (_old, value) in changes.items():
-            setattr(application, key, value)
-        application.updated_at = utcnow()
-        application.updated_by_id = actor.user_id or None
-        session.flush()
-        audit_change(
-            session, actor, audit.UPDATE, application, changes, customer_id=application.customer_id
-        )
+    apply_change(session, actor, application, new, customer_id=application.customer_id)
     return result
 
 

@@ -29,6 +29,16 @@ USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 SYSTEM = Actor(0, "system", "O2C Desktop", frozenset({Role.ADMINISTRATOR}))
 
 
+def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """{user id: display name} for the given ids (None and 0 skipped), in one query: how a
+    list shows who prepared, verified, owns or collects something."""
+    wanted = {i for i in ids if i}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    return {user_id: name for user_id, name in rows}
+
+
 @dataclass(frozen=True)
 class UserRow:
     id: int

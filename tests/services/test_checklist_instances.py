@@ -22,6 +22,7 @@ from o2c_desktop.models.credit import ITEM_RECEIVED, ITEM_VERIFIED, ITEM_WAIVED
 from o2c_desktop.services import checklist_instances as ci
 from o2c_desktop.services import credit_applications as ca
 from o2c_desktop.services.auth import Actor
+from tests.services.credit_support import set_items
 
 LARGE, STANDARD = "Large exposure", "Standard"
 
@@ -69,6 +70,12 @@ def _items(db: Database, application_id: int) -> dict[str, tuple[bool, str]]:
                 .order_by(ApplicationChecklistItem.position)
             )
         }
+
+
+def _relabel(db: Database, label: str, **where: object) -> None:
+    """An administrator rewords the template items matching `where` (column values)."""
+    with db.write() as session:
+        session.execute(update(ChecklistTemplateItem).filter_by(**where).values(label=label))
 
 
 def _new(db: Database, actor: Actor, limit: str, **values: Any) -> ca.ApplicationView:
@@ -154,12 +161,7 @@ def test_editing_a_template_later_leaves_existing_checklists_alone(
     db: Database, admin: Actor, clerk: Actor
 ) -> None:
     app = _new(db, clerk, "1000")
-    with db.write() as session:
-        session.execute(
-            update(ChecklistTemplateItem)
-            .where(ChecklistTemplateItem.code == "signed_application")
-            .values(label="Signed application (new wording)")
-        )
+    _relabel(db, "Signed application (new wording)", code="signed_application")
     with db.read() as session:
         labels = ci.blocking_items_in_session(session, app.id)
     assert labels[0] == "Signed credit application"
@@ -184,28 +186,22 @@ def test_a_changed_amount_rechooses_the_checklist_while_nothing_was_worked(
 
 def _work_tax_id(db: Database, application_id: int, worked: str) -> None:
     """Someone has worked the checklist: the tax ID item received, or a file attached to it."""
+    if worked == "status":
+        set_items(db, application_id, ITEM_RECEIVED, "tax_id")
+        return
     with db.write() as session:
-        item = session.scalars(
-            select(ApplicationChecklistItem).where(
-                ApplicationChecklistItem.application_id == application_id,
-                ApplicationChecklistItem.code == "tax_id",
+        session.add(
+            Document(
+                application_id=application_id,
+                checklist_item_id=_item_ids(db, application_id)["tax_id"],
+                filename="vat.pdf",
+                content_type="application/pdf",
+                size_bytes=3,
+                sha256="0" * 64,
+                storage="database",
+                content=b"pdf",
             )
-        ).one()
-        if worked == "status":
-            item.status = ITEM_RECEIVED
-        else:
-            session.add(
-                Document(
-                    application_id=application_id,
-                    checklist_item_id=item.id,
-                    filename="vat.pdf",
-                    content_type="application/pdf",
-                    size_bytes=3,
-                    sha256="0" * 64,
-                    storage="database",
-                    content=b"pdf",
-                )
-            )
+        )
 
 
 def _item_ids(db: Database, application_id: int) -> dict[str, int]:
@@ -264,7 +260,9 @@ def test_a_worked_checklist_follows_the_new_template_and_keeps_its_work(
         assert session.scalar(select(func.count()).select_from(Document)) == (
             1 if worked == "document" else 0
         )
-    assert _item_audit(db, app.id) == {(code, "update", "required", "yes") for code in flipped}
+    assert _item_audit(db, app.id) == {(code, "update", "required", "yes") for code in flipped} | {
+        ("trade_references", "update", "quantity", "3")
+    }  # Large asks for three
     with db.read() as session:
         checklist = session.execute(
             select(AuditEntry.old_value, AuditEntry.new_value).where(
@@ -311,6 +309,8 @@ def test_a_worked_checklist_gains_the_new_templates_missing_items(
     assert bigger.checklist_template_id == huge
     assert _items(db, app.id) == {**before, "site_visit": (True, "pending")}
     assert _item_audit(db, app.id) == {
+        ("signed_application", "update", "label", "Signed application")  # the new wording
+    } | {
         ("site_visit", "create", field, value)
         for field, value in [
             ("application", app.number),
@@ -323,7 +323,7 @@ def test_a_worked_checklist_gains_the_new_templates_missing_items(
     with db.read() as session:
         blocking = ci.blocking_items_in_session(session, app.id)
     assert blocking == [  # in the template's order; what the Huge template lacks still counts
-        "Signed credit application",
+        "Signed application",
         "Trade references",
         "Site visit",
         "Bank reference",
@@ -332,27 +332,45 @@ def test_a_worked_checklist_gains_the_new_templates_missing_items(
     ]
 
 
+def test_a_verified_item_the_new_template_wants_more_of_is_verified_again(
+    db: Database, admin: Actor, clerk: Actor
+) -> None:
+    """Two trade references verified for 10,000; raised to 300,000 the large exposure's
+    template wants three: the item takes the new quantity and label and goes back to received
+    (nobody verified three), audited; a verified item asked for no more stays verified."""
+    app = _new(db, clerk, "10000")
+    _relabel(db, "Three trade references", code="trade_references", quantity=3)
+    verified = {"verified_by_id": clerk.user_id, "verified_at": func.now()}
+    set_items(db, app.id, ITEM_VERIFIED, "trade_references", "tax_id", **verified)
+    ca.update_application(db, clerk, app.id, app.version, {"requested_limit": "300000"})
+    with db.read() as session:
+        rows = {
+            i.code: (i.label, i.quantity, i.status, i.verified_by_id, i.verified_at)
+            for i in session.scalars(
+                select(ApplicationChecklistItem).where(
+                    ApplicationChecklistItem.application_id == app.id
+                )
+            )
+        }
+    assert rows["trade_references"] == ("Three trade references", 3, ITEM_RECEIVED, None, None)
+    assert rows["tax_id"][2:4] == (ITEM_VERIFIED, clerk.user_id)
+    audited = _item_audit(db, app.id)
+    assert {(field, new) for code, _, field, new in audited if code == "trade_references"} == {
+        ("label", "Three trade references"),
+        ("quantity", "3"),
+        ("status", "received"),
+        ("verified_by_id", None),
+        ("verified_at", None),
+    }
+    assert all(code != "tax_id" for code, *_ in audited)
+
+
 def test_blocking_items_are_the_required_ones_neither_verified_nor_waived(
     db: Database, admin: Actor, clerk: Actor
 ) -> None:
     app = _new(db, clerk, "20000")
-    with db.write() as session:
-        session.execute(
-            update(ApplicationChecklistItem)
-            .where(
-                ApplicationChecklistItem.application_id == app.id,
-                ApplicationChecklistItem.code.in_(["signed_application", "trade_references"]),
-            )
-            .values(status=ITEM_VERIFIED)
-        )
-        session.execute(
-            update(ApplicationChecklistItem)
-            .where(
-                ApplicationChecklistItem.application_id == app.id,
-                ApplicationChecklistItem.code == "tax_id",
-            )
-            .values(status=ITEM_WAIVED)
-        )
+    set_items(db, app.id, ITEM_VERIFIED, "signed_application", "trade_references")
+    set_items(db, app.id, ITEM_WAIVED, "tax_id")
     with db.read() as session:
         assert ci.blocking_items_in_session(session, app.id) == [
             "Bank reference",

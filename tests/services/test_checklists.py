@@ -4,7 +4,6 @@ waive), on both databases."""
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
@@ -19,10 +18,8 @@ from o2c_desktop.errors import (
 )
 from o2c_desktop.models import (
     ChecklistTemplateItem,
-    CreditApplication,
 )
 from o2c_desktop.models.credit import (
-    DRAFT,
     IN_VERIFICATION,
     ITEM_PENDING,
     ITEM_RECEIVED,
@@ -31,9 +28,10 @@ from o2c_desktop.models.credit import (
     ITEM_WAIVED,
     PENDING_APPROVAL,
 )
-from o2c_desktop.services import checklists, credit_applications, customers
+from o2c_desktop.services import checklists
 from o2c_desktop.services.audit import changes_since
 from o2c_desktop.services.auth import Actor
+from tests.services.credit_support import item_by_code, new_application, set_state
 
 ITEMS = [
     {"label": "Signed credit application"},
@@ -41,42 +39,6 @@ ITEMS = [
     {"label": "Insurance certificate", "required": False, "validity_months": "12"},
     {"label": "Personal guarantee", "required": False, "required_above": "100000"},
 ]
-
-
-def new_application(
-    db: Database,
-    actor: Actor,
-    *,
-    state: str = DRAFT,
-    customer_number: str | None = None,
-) -> int:
-    """A EUR 40,000 application (its checklist from the "Standard" template), for an existing
-    customer when `customer_number` is given; put straight into `state`: these tests are about
-    the checklist, not the workflow's guards."""
-    values: dict[str, object] = {"requested_limit": "40000"}
-    if customer_number is not None:
-        values["customer_id"] = customers.create_customer(
-            db, actor, {"number": customer_number, "name": f"Customer {customer_number}"}
-        ).id
-    else:
-        values.update(applicant_name="Applicant Ltd", customer_number=f"NEW-{uuid4().hex[:8]}")
-    application = credit_applications.create_application(db, actor, values)
-    if state != DRAFT:
-        set_state(db, application.id, state)
-    return application.id
-
-
-def item_by_code(
-    db: Database, actor: Actor, application_id: int, code: str
-) -> checklists.ChecklistItemView:
-    return next(i for i in checklists.list_items(db, actor, application_id) if i.code == code)
-
-
-def set_state(db: Database, application_id: int, state: str) -> None:
-    with db.write() as session:
-        row = session.get(CreditApplication, application_id)
-        assert row is not None
-        row.state = state
 
 
 # ---------------------------------------------------------------------------------------------

@@ -205,7 +205,9 @@ def test_stale_version_is_a_conflict_and_keeps_the_row(db: Database, manager: Ac
         cs.activate(db, manager, saved.id, saved.version)
     with pytest.raises(ValidationFailed) as missing:
         cs.save_strategy(db, manager, saved.id, "One", cs.DEFAULT_RULES)
-    assert _problems(missing) == {"expected_version": "required to change a saved strategy"}
+    assert _problems(missing) == {
+        "expected_version": "required to change a saved collection strategy"
+    }
     with pytest.raises(NotFound):
         cs.activate(db, manager, saved.id + 100, 1)
     only = cs.list_strategies(db, manager)

@@ -13,12 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import ConflictError, NotFound, PermissionDenied, ValidationFailed
 from o2c_desktop.models import (
-    ApplicationChecklistItem,
     ApplicationReference,
     AuditEntry,
     CreditApplication,
@@ -46,6 +45,7 @@ from o2c_desktop.services import credit_applications as ca
 from o2c_desktop.services import credit_decisions, credit_policy, customers, scorecards
 from o2c_desktop.services.auth import Actor
 from tests.conftest import add_user
+from tests.services.credit_support import set_items
 
 TODAY = date.today()
 
@@ -84,17 +84,6 @@ def _problems(caught: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:
     return {p.field: p.message for p in caught.value.problems}
 
 
-def _set_items(db: Database, application_id: int, status: str, *codes: str) -> None:
-    """Work the checklist directly (the checklist service's rules are tested with it)."""
-    with db.write() as session:
-        stmt = update(ApplicationChecklistItem).where(
-            ApplicationChecklistItem.application_id == application_id
-        )
-        if codes:
-            stmt = stmt.where(ApplicationChecklistItem.code.in_(codes))
-        session.execute(stmt.values(status=status))
-
-
 def _to(db: Database, actor: Actor, app: ca.ApplicationView, state: str) -> ca.ApplicationView:
     """Drive an application along the main path up to `state` (an open state, or withdrawn)."""
     if state == WITHDRAWN:
@@ -106,7 +95,7 @@ def _to(db: Database, actor: Actor, app: ca.ApplicationView, state: str) -> ca.A
         elif step == IN_VERIFICATION:
             app = ca.start_verification(db, actor, app.id, app.version)
         else:
-            _set_items(db, app.id, ITEM_VERIFIED)
+            set_items(db, app.id, ITEM_VERIFIED)
             app = ca.send_to_approval(db, actor, app.id, app.version)
     assert app.state == state
     return app
@@ -442,7 +431,7 @@ def test_the_main_path_records_submitter_and_audits_every_move(
     assert submitted.submitted_at is not None
     verifying = ca.start_verification(db, manager, app.id, submitted.version)
     assert verifying.assigned_to == "Maria"  # taken by whoever starts verifying
-    _set_items(db, app.id, ITEM_VERIFIED)
+    set_items(db, app.id, ITEM_VERIFIED)
     pending = ca.send_to_approval(db, manager, app.id, verifying.version)
     back = ca.return_to_verification(db, manager, app.id, pending.version, "tax ID unreadable")
     assert back.state == IN_VERIFICATION
@@ -531,8 +520,8 @@ def test_a_required_item_not_done_keeps_it_from_approval(
     db: Database, admin: Actor, clerk: Actor, status: str
 ) -> None:
     app = _to(db, clerk, _new(db, clerk), IN_VERIFICATION)
-    _set_items(db, app.id, ITEM_VERIFIED)
-    _set_items(db, app.id, status, "bank_reference", "tax_id")
+    set_items(db, app.id, ITEM_VERIFIED)
+    set_items(db, app.id, status, "bank_reference", "tax_id")
     with pytest.raises(ValidationFailed) as caught:
         ca.send_to_approval(db, clerk, app.id, app.version)
     assert [p.message for p in caught.value.problems] == [
@@ -547,9 +536,9 @@ def test_verified_or_waived_items_let_it_pass_and_optional_ones_never_block(
     db: Database, admin: Actor, clerk: Actor
 ) -> None:
     app = _to(db, clerk, _new(db, clerk), IN_VERIFICATION)
-    _set_items(db, app.id, ITEM_VERIFIED)
-    _set_items(db, app.id, ITEM_WAIVED, "bank_reference")
-    _set_items(db, app.id, ITEM_PENDING, "bureau_report", "insurance_certificate")  # optional
+    set_items(db, app.id, ITEM_VERIFIED)
+    set_items(db, app.id, ITEM_WAIVED, "bank_reference")
+    set_items(db, app.id, ITEM_PENDING, "bureau_report", "insurance_certificate")  # optional
     moved = ca.send_to_approval(db, clerk, app.id, app.version)
     assert moved.state == PENDING_APPROVAL
 
@@ -568,7 +557,7 @@ def test_due_dates_follow_the_service_level_of_each_state(
     assert app.due_date == TODAY + timedelta(days=1)
     app = ca.start_verification(db, clerk, app.id, app.version)
     assert app.due_date == TODAY + timedelta(days=7)
-    _set_items(db, app.id, ITEM_VERIFIED)
+    set_items(db, app.id, ITEM_VERIFIED)
     app = ca.send_to_approval(db, clerk, app.id, app.version)
     assert app.due_date == TODAY + timedelta(days=3)
     assert [new for _old, new in _audit(db, app.id, "due_date")] == [

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import (
@@ -23,7 +23,6 @@ from o2c_desktop.errors import (
 )
 from o2c_desktop.models import (
     Activity,
-    ApplicationChecklistItem,
     AuditEntry,
     CreditApplication,
     CreditDecision,
@@ -31,11 +30,10 @@ from o2c_desktop.models import (
     Document,
     Role,
 )
-from o2c_desktop.models.credit import ITEM_VERIFIED
 from o2c_desktop.services import credit_applications as apps
 from o2c_desktop.services import credit_authority, customers, scorecards
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.services.credit_applications import ApplicationView, TransitionRefused
+from o2c_desktop.services.credit_applications import TransitionRefused
 from o2c_desktop.services.credit_decisions import (
     DecisionInput,
     confirm_decision,
@@ -43,82 +41,24 @@ from o2c_desktop.services.credit_decisions import (
     get_decision,
     send_back,
 )
-from o2c_desktop.services.documents import add_months
+from o2c_desktop.services.day_range import add_months
 from tests.conftest import add_user
+from tests.services.credit_support import (
+    APPLICANT,
+    existing_customer,
+    limit_change,
+    pending,
+    tick_checklist,
+    version,
+)
 from tests.services.test_concurrency import _race, _split
 
 D = Decimal
 TODAY = date.today()
-APPLICANT = {
-    "customer_number": "N-100",
-    "applicant_name": "Nordlicht Handel",
-    "legal_name": "Nordlicht Handel GmbH",
-    "tax_id": "DE123456789",
-    "segment": "Mid-market",
-    "country": "DE",
-    "address_line1": "Hafenstraße 1",
-    "city": "Hamburg",
-    "postcode": "20095",
-    "email": "ap@nordlicht.example",
-    "phone": "+49 40 123456",
-    "currency": "EUR",
-    "requested_limit": "80000",
-    "requested_terms_code": "NET45",
-    "net_worth": "500000",
-    "current_assets": "160000",
-    "current_liabilities": "100000",
-    "total_liabilities": "400000",
-    "years_in_business": 7,
-    "bureau_score": 700,
-    "expected_monthly_purchases": "40000",
-}
-
-
-def tick_checklist(db: Database, application_id: int) -> None:
-    """Every checklist item verified (the checklist's own service is tested elsewhere)."""
-    with db.write() as session:
-        session.execute(
-            update(ApplicationChecklistItem)
-            .where(ApplicationChecklistItem.application_id == application_id)
-            .values(status=ITEM_VERIFIED)
-        )
-
-
-def pending(
-    db: Database,
-    preparer: Actor,
-    values: dict[str, Any] | None = None,
-    *,
-    submitter: Actor | None = None,
-) -> ApplicationView:
-    """An application taken through the workflow to pending approval."""
-    app = apps.create_application(db, preparer, APPLICANT if values is None else values)
-    app = apps.submit(db, submitter or preparer, app.id, app.version)
-    app = apps.start_verification(db, preparer, app.id, app.version)
-    tick_checklist(db, app.id)
-    return apps.send_to_approval(db, preparer, app.id, app.version)
-
-
-def existing_customer(db: Database, admin: Actor, number: str = "K-1") -> int:
-    return customers.create_customer(
-        db, admin, {"number": number, "name": f"Kunde {number}", "payment_terms": "NET30"}
-    ).id
-
-
-def limit_change(db: Database, admin: Actor, clerk: Actor, limit: str) -> ApplicationView:
-    customer_id = existing_customer(db, admin)
-    return pending(db, clerk, {"customer_id": customer_id, "requested_limit": limit})
 
 
 def approve(limit: str, **more: Any) -> DecisionInput:
     return DecisionInput("approved", "figures and references fine", credit_limit=limit, **more)
-
-
-def version(db: Database, application_id: int) -> int:
-    with db.read() as session:
-        row = session.get(CreditApplication, application_id)
-        assert row is not None
-        return row.version
 
 
 def customer_row(db: Database, customer_id: int) -> dict[str, Any]:

@@ -227,7 +227,7 @@ def test_reviews_come_up_within_the_lead_unless_one_is_under_way(
         ("review_due", "R-3", day(-100)),
         ("review_due", "R-1", day(30)),
     ]
-    assert items[1].detail == "Periodic review (risk class B, limit 10,000.00 EUR)"
+    assert items[1].detail == "Periodic review (risk class B, limit EUR 10,000.00)"
     assert (items[1].application_id, items[1].document_id) == (None, None)
     credit_policy.set_policy(db, admin, {"review_lead_days": 31})
     assert [i.customer_number for i in cq.review_queue(db, clerk, as_of=AS_OF)] == [
@@ -247,7 +247,7 @@ def test_temporary_limits_come_up_before_they_end_and_for_a_week_after(
         ("temporary_limit_expiring", "T-2", day(-7)),
         ("temporary_limit_expiring", "T-3", day(30)),
     ]
-    assert items[0].detail == "Temporary limit 25,000.00 EUR ends; then 10,000.00 EUR applies"
+    assert items[0].detail == "Temporary limit EUR 25,000.00 ends; then EUR 10,000.00 applies"
 
 
 def test_documents_come_up_before_they_lapse(db: Database, admin: Actor, clerk: Actor) -> None:

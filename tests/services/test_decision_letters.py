@@ -22,7 +22,7 @@ from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.credit_decisions import DecisionInput, confirm_decision, decide
 from o2c_desktop.services.decision_letters import write_decision_letter
 from tests.conftest import add_user
-from tests.services.test_credit_decisions import APPLICANT, limit_change, pending, version
+from tests.services.credit_support import APPLICANT, limit_change, pending, version
 
 TODAY = date.today()
 

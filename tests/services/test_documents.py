@@ -30,7 +30,7 @@ from o2c_desktop.models.credit import (
 )
 from o2c_desktop.services import checklists, credit_policy, documents
 from o2c_desktop.services.auth import Actor
-from tests.services.test_checklists import item_by_code, new_application, set_state
+from tests.services.credit_support import item_by_code, new_application, set_state
 
 PDF = b"%PDF-1.4\n% a small statement\n" + bytes(range(256)) * 40
 
@@ -64,28 +64,6 @@ def use_store(db: Database, admin: Actor, folder: Path) -> Path:
     folder.mkdir()
     credit_policy.set_policy(db, admin, {"document_store": str(folder)})
     return folder
-
-
-# ---------------------------------------------------------------------------------------------
-# Months
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("day", "months", "expected"),
-    [
-        (date(2025, 11, 30), 3, date(2026, 2, 28)),
-        (date(2024, 1, 31), 1, date(2024, 2, 29)),
-        (date(2025, 1, 31), 1, date(2025, 2, 28)),
-        (date(2025, 12, 15), 1, date(2026, 1, 15)),
-        (date(2025, 3, 31), 15, date(2026, 6, 30)),
-        (date(2024, 2, 29), 12, date(2025, 2, 28)),
-    ],
-)
-def test_add_months_clamps_to_the_end_of_a_shorter_month(
-    day: date, months: int, expected: date
-) -> None:
-    assert documents.add_months(day, months) == expected
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,14 +4,13 @@ number formats, XLSX, progress and cancel. Every test runs on SQLite and on Post
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import Cancelled, O2CError, PermissionDenied, ValidationFailed
@@ -19,20 +18,10 @@ from o2c_desktop.models import AuditEntry, Customer, Order
 from o2c_desktop.services import customers, ledger, ledger_import, order_import, orders
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.order_import import OrderImportOptions, import_orders
+from tests.services.test_ledger_import import count, write_csv
 from tests.services.test_orders import run_together, wait_for_lock_waiters
 
 HEADER = ["customer", "number", "order_date", "amount", "currency", "external_id"]
-
-
-def write_csv(path: Path, rows: list[list[str]], delimiter: str = ",") -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        csv.writer(f, delimiter=delimiter).writerows(rows)
-    return path
-
-
-def count(db: Database, model: type) -> int:
-    with db.read() as session:
-        return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def exposure(db: Database, number: str) -> Decimal:

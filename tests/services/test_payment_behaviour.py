@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from o2c_desktop.db import Database
 from o2c_desktop.errors import O2CError
+from o2c_desktop.models import Customer
 from o2c_desktop.models.ledger import INVOICE
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.services.payment_behaviour import payment_behaviour
+from o2c_desktop.services.payment_behaviour import average_days_late_in_session, payment_behaviour
 from tests.services.test_aging import BASE, Ledger, LedgerSpec, build, build_example, ledgers
 
 D = date.fromisoformat
@@ -60,6 +62,18 @@ def test_the_quarter_example(db: Database, admin: Actor) -> None:
         ("C-1", "EUR", 1, Decimal("3000.00"), Decimal("36.00"), Decimal("6.00"), Decimal("6.00"))
     ]
     assert _rows(db, admin, "2025-04-01", "2025-06-30") == []
+    # One customer's mean days late inside a unit of work (the scorecard's factor): the same.
+    with db.read() as session:
+        customer_id = session.scalars(select(Customer.id).where(Customer.number == "C-1")).one()
+        late = [
+            average_days_late_in_session(session, customer_id, D(start), D(end))
+            for start, end in [
+                ("2025-01-01", "2025-03-31"),
+                ("2025-02-01", "2025-02-28"),
+                ("2025-04-01", "2025-06-30"),
+            ]
+        ]
+    assert late == [Decimal("13.00"), Decimal("6.00"), None]
 
 
 def test_which_allocation_makes_the_paid_date(db: Database, admin: Actor) -> None:

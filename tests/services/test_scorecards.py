@@ -32,6 +32,7 @@ from o2c_desktop.services.scorecards import (
     score_application,
     stored_result,
 )
+from tests.services.credit_support import APPLICANT
 from tests.services.test_aging import Ledger
 
 D = Decimal
@@ -413,20 +414,7 @@ def test_save_refuses_bad_rules_without_writing(db: Database, admin: Actor) -> N
 # Scoring a stored application
 # ---------------------------------------------------------------------------------------------
 
-NEW_CUSTOMER = {
-    "customer_number": "N-100",
-    "applicant_name": "Nordlicht Handel",
-    "currency": "EUR",
-    "requested_limit": "80000",
-    "requested_terms_code": "NET30",
-    "net_worth": "500000",
-    "current_assets": "160000",
-    "current_liabilities": "100000",
-    "total_liabilities": "400000",
-    "years_in_business": 7,
-    "bureau_score": 700,
-    "expected_monthly_purchases": "40000",
-}
+NEW_CUSTOMER = {**APPLICANT, "requested_terms_code": "NET30"}
 
 
 def test_score_application_stores_the_result_audited(

@@ -88,6 +88,21 @@ def test_quitting_asks_when_details_are_not_saved(ctx: UiContext, qtbot, boxes) 
 
 
 # 2, 3 ------------------------------------------------------------------------------------------
+def test_whoever_changed_the_request_sees_the_decision_buttons_off(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Four eyes beyond preparer and submitter: a manager who raised the requested limit may
+    not decide, and the buttons say so before she fills in a decision."""
+    sam = person(ctx, "sam", Role.CREDIT_MANAGER)
+    view = application(ctx, "30000")
+    view = credit_applications.update_application(
+        sam.db, sam.actor, view.id, view.version, {"requested_limit": "40000"}
+    )
+    pending_approval(ctx, view.id, ctx.actor)
+    tab = open_editor(qtbot, sam, view.id).decision
+    for button in (tab.approve_button, tab.conditional_button, tab.decline_button):
+        assert not button.isEnabled()
+        assert "changed the request or figures" in button.toolTip()
+
+
 def test_decision_buttons_follow_four_eyes_and_authority(ctx: UiContext, qtbot) -> None:  # type: ignore[no-untyped-def]
     """root prepared it and has no authority row; Maria and Mark may grant 50,000 alone and
     250,000 with a second approver; Carl (clerk) has no authority."""
@@ -136,9 +151,7 @@ def test_decision_buttons_follow_four_eyes_and_authority(ctx: UiContext, qtbot) 
     first.reload()
     qtbot.waitUntil(lambda: tab.decision is not None, timeout=WAIT)
     assert not tab.approve_button.isEnabled()
-    assert (
-        not tab.confirm_button.isEnabled() and "approved it first" in tab.confirm_button.toolTip()
-    )
+    assert not tab.confirm_button.isEnabled() and "already approved" in tab.confirm_button.toolTip()
     preparing.reload()
     qtbot.waitUntil(lambda: preparer.decision is not None, timeout=WAIT)
     assert not preparer.confirm_button.isEnabled()

@@ -309,7 +309,7 @@ class AssignmentRulesTab(QWidget):
         self.add_button = QPushButton("&Add…")
         self.edit_button = QPushButton("&Edit…")
         self.delete_button = QPushButton("&Delete")
-        self.up_button = QPushButton("Move &up")
+        self.up_button = QPushButton("Mo&ve up")
         self.down_button = QPushButton("Move do&wn")
         self.scope = QComboBox(objectName="ruleScope")
         self.scope.addItem("Only customers without a collector", True)

@@ -90,7 +90,7 @@ class DunningLevelsTab(ListEditorTab):
 
         self.new_button = QPushButton("&New level")
         self.delete_button = QPushButton("&Delete level")
-        self.save_button = QPushButton("&Save level")
+        self.save_button = QPushButton("Sa&ve level")
         for button in (self.new_button, self.delete_button, self.save_button):
             button.setAutoDefault(False)
             if not self.editable:

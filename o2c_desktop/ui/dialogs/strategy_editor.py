@@ -296,7 +296,7 @@ class StrategyTab(ListEditorTab):
         self.new_button.setToolTip("A new strategy starting from the selected one's rules")
         self.activate_button = QPushButton("&Activate")
         self.activate_button.setToolTip("The call list is ordered by the active strategy")
-        self.save_button = QPushButton("&Save strategy")
+        self.save_button = QPushButton("Sa&ve strategy")
         for button in (self.new_button, self.activate_button, self.save_button):
             button.setAutoDefault(False)
             if not self.editable:

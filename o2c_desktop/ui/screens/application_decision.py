@@ -72,6 +72,7 @@ class DecisionTab(QWidget):
         self.decision: credit_decisions.DecisionView | None = None
         self.terms: list[tuple[str, str]] = []
         self.authority: Authority | None = None
+        self.four_eyes_reason: str | None = None
         self.may_decide = ctx.actor.may(Permission.DECIDE_APPLICATIONS)
         self.status = QLabel(objectName="decisionStatus")
         self.status.setWordWrap(True)
@@ -160,11 +161,15 @@ class DecisionTab(QWidget):
         decision: credit_decisions.DecisionView | None,
         terms: list[tuple[str, str]],
         authority: Authority | None = None,
+        four_eyes: str | None = None,
     ) -> None:
-        """`authority`: the user's in the application's currency (None: not known)."""
+        """`authority`: the user's in the application's currency (None: not known);
+        `four_eyes`: the service's reason why the user may not decide it, if any."""
         self.application, self.decision, self.terms = view, decision, terms
         self.authority = authority
-        self.four_eyes.setVisible(view.state == PENDING_APPROVAL and self._prepared_it())
+        self.four_eyes_reason = four_eyes if four_eyes is not None else self._prepared_text()
+        self.four_eyes.setText(self.four_eyes_reason or FOUR_EYES)
+        self.four_eyes.setVisible(view.state == PENDING_APPROVAL and bool(self.four_eyes_reason))
         if decision is None:
             self.status.setText(
                 "Waiting for a decision."
@@ -181,10 +186,13 @@ class DecisionTab(QWidget):
         self._show_authority()
         self._enable()
 
-    def _prepared_it(self) -> bool:
+    def _prepared_text(self) -> str | None:
+        """Four eyes as far as the view tells (preparer, submitter), when the service's fuller
+        answer (editors, who sent it to approval) was not loaded."""
         view = self.application
         me = self.ctx.actor.user_id
-        return view is not None and me in (view.prepared_by_id, view.submitted_by_id)
+        prepared = view is not None and me in (view.prepared_by_id, view.submitted_by_id)
+        return FOUR_EYES if prepared else None
 
     def _show_authority(self) -> None:
         """The user's authority and what the amount at stake needs, while it can be decided."""
@@ -238,8 +246,8 @@ class DecisionTab(QWidget):
             return dict.fromkeys(self.tips, why)
         if view is None or view.state != PENDING_APPROVAL:
             return dict.fromkeys(self.tips, NOT_PENDING)
-        if self._prepared_it():
-            return {**dict.fromkeys(self.tips, FOUR_EYES), self.send_back_button: ""}
+        if self.four_eyes_reason:
+            return {**dict.fromkeys(self.tips, self.four_eyes_reason), self.send_back_button: ""}
         none = f"You have no approval authority in {view.currency}."
         deciding = (self.approve_button, self.conditional_button, self.decline_button)
         why = dict.fromkeys(self.tips, "")

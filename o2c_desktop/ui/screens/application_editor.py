@@ -66,6 +66,7 @@ class Loaded:
     decision: credit_decisions.DecisionView | None
     terms: list[tuple[str, str]]
     authority: credit_authority.Authority  # the user's, in the application's currency
+    four_eyes: str | None  # why the user may not decide it (four eyes), or None
 
 
 def load(ctx: UiContext, application_id: int) -> Loaded:
@@ -77,6 +78,7 @@ def load(ctx: UiContext, application_id: int) -> Loaded:
         decision=credit_decisions.get_decision(db, actor, application_id),
         terms=customers.payment_terms(db),
         authority=credit_authority.my_authority(db, actor, application.currency),
+        four_eyes=credit_decisions.four_eyes_refusal(db, actor, application_id),
     )
 
 
@@ -258,7 +260,9 @@ class ApplicationEditor(QWidget):
         self.references.show_application(view, workable and may_prepare)
         self.checklist.show_items(view.id, loaded.items, workable)
         self.scorecard.show_application(view, view.state in OPEN_STATES)
-        self.decision.show_decision(view, loaded.decision, loaded.terms, loaded.authority)
+        self.decision.show_decision(
+            view, loaded.decision, loaded.terms, loaded.authority, loaded.four_eyes
+        )
         self._enable()
         self.title_changed.emit(title)
         if self._announce_decision:
