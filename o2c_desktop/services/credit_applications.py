@@ -100,8 +100,9 @@ _LIKE_CUSTOMER = {
     "currency": "currency",
     "requested_terms_code": "payment_terms",
 }
-_DAYS = ("requested_temporary_until", "financials_date")
-_MONEY = (
+# The field groups by kind of value, also read by the details screen to format its inputs.
+DAY_FIELDS = ("requested_temporary_until", "financials_date")
+MONEY_FIELDS = (
     "requested_limit",
     "annual_revenue",
     "net_worth",
@@ -111,7 +112,7 @@ _MONEY = (
     "expected_monthly_purchases",
 )
 _MAY_BE_NEGATIVE = frozenset({"net_worth"})
-_WHOLE_MAX = {"years_in_business": 300, "bureau_score": 1000}
+WHOLE_MAX = {"years_in_business": 300, "bureau_score": 1000}
 EDITABLE_FIELDS: tuple[str, ...] = (
     *_LIKE_CUSTOMER,
     "requested_limit",
@@ -133,7 +134,7 @@ _CHECKLIST_INPUTS = frozenset({"requested_limit", "segment", "currency"})
 # The application's fields a score depends on (services.scorecards.inputs_in_session reads
 # them, and the annual revenue beside them): a change to any of them makes a stored score stale.
 SCORE_INPUTS = frozenset(
-    {*_MONEY, "years_in_business", "bureau_score", "requested_terms_code", "currency"}
+    {*MONEY_FIELDS, "years_in_business", "bureau_score", "requested_terms_code", "currency"}
 ) - {"requested_limit"}
 _SCORE_COLUMNS = ("score", "risk_class", "recommended_limit", "score_detail", "scorecard_id")
 _ADVISORY_LOCK = 0x0C2A_0006  # "credit applications": numbers and open-application checks
@@ -375,12 +376,12 @@ def _parse_one(name: str, raw: Any, problems: list[FieldProblem]) -> Any:
         except ValueError as exc:
             problems.append(FieldProblem(name, str(exc), value=_shown(raw)))
             return None
-    if name in _DAYS:
+    if name in DAY_FIELDS:
         return parse_day(name, raw, problems)
-    if name in _MONEY:
+    if name in MONEY_FIELDS:
         return parse_money(name, raw, problems, negative=name in _MAY_BE_NEGATIVE)
-    if name in _WHOLE_MAX:
-        return parse_whole(name, raw, _WHOLE_MAX[name], problems)
+    if name in WHOLE_MAX:
+        return parse_whole(name, raw, WHOLE_MAX[name], problems)
     return (str(raw).strip() or None) if raw is not None else None  # notes
 
 
@@ -467,8 +468,8 @@ def _check(
         problems.append(FieldProblem("requested_limit", "required"))
     elif limit <= 0 and kind != KIND_REVIEW:
         problems.append(FieldProblem("requested_limit", "must be more than zero", None, str(limit)))
-    if currency and is_currency(currency) and ({"currency", *_MONEY} & changed.keys()):
-        for name in _MONEY:
+    if currency and is_currency(currency) and ({"currency", *MONEY_FIELDS} & changed.keys()):
+        for name in MONEY_FIELDS:
             amount = merged.get(name)
             if amount is not None and decimals_of(amount) > minor_units(currency):
                 problems.append(

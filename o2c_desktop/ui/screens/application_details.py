@@ -50,19 +50,9 @@ from o2c_desktop.ui.widgets.customer_picker import CustomerPicker
 from o2c_desktop.ui.widgets.layouts import STRETCH, scrolling, toolbar
 from o2c_desktop.ui.widgets.list_editor import normalise
 
-AMOUNTS = frozenset(
-    {
-        "requested_limit",
-        "annual_revenue",
-        "net_worth",
-        "current_assets",
-        "current_liabilities",
-        "total_liabilities",
-        "expected_monthly_purchases",
-    }
-)
-WHOLE_NUMBERS = frozenset({"years_in_business", "bureau_score"})
-DAYS = frozenset({"requested_temporary_until", "financials_date"})
+AMOUNTS = frozenset(credit_applications.MONEY_FIELDS)
+WHOLE_NUMBERS = frozenset(credit_applications.WHOLE_MAX)
+DAYS = frozenset(credit_applications.DAY_FIELDS)
 # The form's three columns: (group title, ((field, label), …)). Required fields end in "*".
 GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
