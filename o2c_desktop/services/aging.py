@@ -66,7 +66,7 @@ from o2c_desktop.db import Database
 from o2c_desktop.db.gc_pause import gc_paused
 from o2c_desktop.db.hints import from_units, money_sum, money_units, selective, units_sum
 from o2c_desktop.db.types import Money
-from o2c_desktop.errors import FieldProblem, NotFound, O2CError, ValidationFailed
+from o2c_desktop.errors import FieldProblem, NotFound, ValidationFailed
 from o2c_desktop.models import Allocation, AppSetting, Customer, Invoice, Payment, User
 from o2c_desktop.models.ledger import CREDIT_NOTE
 from o2c_desktop.services import app_settings
@@ -216,16 +216,13 @@ def _to_json(buckets: Sequence[Bucket]) -> str:
 
 
 def _read_buckets(session: Session) -> tuple[Bucket, ...]:
-    stored = session.get(AppSetting, SETTING_KEY)
-    if stored is None:
-        return DEFAULT_BUCKETS
-    try:
-        return validate_buckets(json.loads(stored.value))
-    except (ValueError, ValidationFailed) as exc:
-        raise O2CError(
-            f"The setting {SETTING_KEY} is damaged ({exc}); an administrator or credit manager "
-            "can set the aging buckets again under Settings."
-        ) from None
+    return app_settings.read(
+        session,
+        SETTING_KEY,
+        DEFAULT_BUCKETS,
+        validate_buckets,
+        "an administrator or credit manager can set the aging buckets again under Settings.",
+    )
 
 
 def get_buckets(db: Database) -> tuple[Bucket, ...]:

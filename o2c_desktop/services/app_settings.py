@@ -6,14 +6,19 @@ their own field-level changes; storing the row and auditing it is the same for a
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from o2c_desktop.errors import O2CError, ValidationFailed
 from o2c_desktop.models import AppSetting
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor
+
+T = TypeVar("T")
 
 
 def store(
@@ -35,3 +40,17 @@ def store(
     if changes:
         action = audit.CREATE if stored is None else audit.UPDATE
         audit.record(session, actor, action, "app_settings", key, changes=changes)
+
+
+def read(session: Session, key: str, default: T, parse: Callable[[Any], T], who_fixes: str) -> T:
+    """The setting `key` parsed from its JSON by `parse` (`default` until someone saves it).
+    A stored value `parse` refuses is damaged: the message names the setting and says who can
+    set it again (`who_fixes`, e.g. "an administrator can set the credit policy again under
+    Settings."), instead of a traceback on every screen that reads it."""
+    stored = session.get(AppSetting, key)
+    if stored is None:
+        return default
+    try:
+        return parse(json.loads(stored.value))
+    except (TypeError, ValueError, ValidationFailed) as exc:
+        raise O2CError(f"The setting {key} is damaged ({exc}); {who_fixes}") from None

@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import FieldProblem, O2CError, ValidationFailed
-from o2c_desktop.models import AppSetting
+from o2c_desktop.errors import FieldProblem, ValidationFailed
 from o2c_desktop.models.credit import OPEN_STATES
 from o2c_desktop.services import app_settings
 from o2c_desktop.services.auth import Actor, Permission
@@ -97,16 +96,13 @@ def validate_policy(raw: dict[str, Any]) -> CreditPolicy:
 
 def read_policy(session: Session) -> CreditPolicy:
     """The policy in the caller's unit of work (the defaults until someone saves one)."""
-    stored = session.get(AppSetting, SETTING_KEY)
-    if stored is None:
-        return DEFAULT_POLICY
-    try:
-        return validate_policy(json.loads(stored.value))
-    except (ValueError, ValidationFailed) as exc:
-        raise O2CError(
-            f"The setting {SETTING_KEY} is damaged ({exc}); an administrator can set the credit "
-            "policy again under Settings."
-        ) from None
+    return app_settings.read(
+        session,
+        SETTING_KEY,
+        DEFAULT_POLICY,
+        validate_policy,
+        "an administrator can set the credit policy again under Settings.",
+    )
 
 
 def get_policy(db: Database) -> CreditPolicy:

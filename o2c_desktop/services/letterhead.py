@@ -22,7 +22,6 @@ from o2c_desktop.errors import (
     ConflictDetails,
     ConflictError,
     FieldProblem,
-    O2CError,
     ValidationFailed,
 )
 from o2c_desktop.models import AppSetting, User
@@ -225,19 +224,18 @@ def _logo_problem(path: Path) -> str | None:
 
 
 def _read(session: Session) -> Letterhead:
-    stored = session.get(AppSetting, SETTING_KEY)
-    if stored is None:
-        return DEFAULT_LETTERHEAD
-    try:
-        raw = json.loads(stored.value)
+    def parse(raw: Any) -> Letterhead:
         if not isinstance(raw, dict):
             raise ValueError("not an object")
         return validate_letterhead(raw, check_logo=False)
-    except (ValueError, ValidationFailed) as exc:
-        raise O2CError(
-            f"The setting {SETTING_KEY} is damaged ({exc}); an administrator or credit manager "
-            "can set the letterhead again under Settings."
-        ) from None
+
+    return app_settings.read(
+        session,
+        SETTING_KEY,
+        DEFAULT_LETTERHEAD,
+        parse,
+        "an administrator or credit manager can set the letterhead again under Settings.",
+    )
 
 
 def get_letterhead(db: Database) -> Letterhead:

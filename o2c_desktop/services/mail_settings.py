@@ -155,8 +155,7 @@ def validate(settings: MailSettings) -> MailSettings:
     return cleaned
 
 
-def _from_json(text: str) -> MailSettings:
-    raw = json.loads(text)
+def _from_json(raw: Any) -> MailSettings:
     if not isinstance(raw, dict):
         raise ValueError("not an object")
     known = {f.name for f in fields(MailSettings)}
@@ -166,16 +165,13 @@ def _from_json(text: str) -> MailSettings:
 def load_mail_settings(db: Database) -> MailSettings:
     """The saved settings (defaults, not configured, until someone saves them)."""
     with db.read() as session:
-        stored = session.get(AppSetting, SETTING_KEY)
-        if stored is None:
-            return MailSettings()
-        try:
-            return _from_json(stored.value)
-        except (TypeError, ValueError) as exc:
-            raise O2CError(
-                f"The setting {SETTING_KEY} is damaged ({exc}); a credit manager or "
-                "administrator can enter the e-mail settings again under Settings."
-            ) from None
+        return app_settings.read(
+            session,
+            SETTING_KEY,
+            MailSettings(),
+            _from_json,
+            "a credit manager or administrator can enter the e-mail settings again under Settings.",
+        )
 
 
 def save_mail_settings(
@@ -188,7 +184,7 @@ def save_mail_settings(
     value = json.dumps(asdict(checked), sort_keys=True)
     with db.write() as session:
         stored = session.get(AppSetting, SETTING_KEY)
-        old = _from_json(stored.value) if stored is not None else None
+        old = _from_json(json.loads(stored.value)) if stored is not None else None
         changes: dict[str, tuple[Any, Any]] = {
             f.name: (getattr(old, f.name) if old else None, getattr(checked, f.name))
             for f in fields(MailSettings)
