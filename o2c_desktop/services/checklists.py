@@ -45,7 +45,11 @@ from o2c_desktop.models.credit import (
 from o2c_desktop.money import decimals_of, minor_units, parse_amount
 from o2c_desktop.services import audit
 from o2c_desktop.services.auth import Actor, Permission
-from o2c_desktop.services.credit_applications import EDITABLE_STATES, require_view
+from o2c_desktop.services.credit_applications import (
+    EDITABLE_STATES,
+    application_in_session,
+    require_view,
+)
 from o2c_desktop.services.customer_fields import FALSE_WORDS, TRUE_WORDS, parse_field
 from o2c_desktop.services.documents import DocumentView, document_views, require_open
 from o2c_desktop.services.field_checks import is_whole, row_id
@@ -547,8 +551,7 @@ def list_items(db: Database, actor: Actor, application_id: int) -> list[Checklis
     """An application's checklist in order, each item with its documents."""
     require_view(actor)
     with db.read() as session:
-        if session.get(CreditApplication, row_id(application_id, "credit application")) is None:
-            raise NotFound(f"Credit application #{application_id} does not exist.")
+        application_id = application_in_session(session, application_id).id
         items = session.scalars(
             select(ApplicationChecklistItem)
             .where(ApplicationChecklistItem.application_id == application_id)

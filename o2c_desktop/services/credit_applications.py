@@ -298,7 +298,7 @@ def require_view(actor: Actor) -> None:
 def get_application(db: Database, actor: Actor, application_id: int) -> ApplicationView:
     require_view(actor)
     with db.read() as session:
-        return application_view(session, _get(session, application_id))
+        return application_view(session, application_in_session(session, application_id))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,7 +520,10 @@ def serialize_applications(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
 
 
-def _get(session: Session, application_id: int, *, lock: bool = False) -> CreditApplication:
+def application_in_session(
+    session: Session, application_id: int, *, lock: bool = False
+) -> CreditApplication:
+    """The application (row-locked with `lock`), or NotFound for an id that is none."""
     wanted = row_id(application_id, "credit application")
     application = session.get(CreditApplication, wanted, with_for_update=lock)
     if application is None:
@@ -1022,7 +1025,7 @@ def _parse_reference(
 
 
 def _editable_application(session: Session, application_id: int) -> CreditApplication:
-    application = _get(session, application_id, lock=True)
+    application = application_in_session(session, application_id, lock=True)
     if application.state not in EDITABLE_STATES:
         raise _not_editable(application)
     return application

@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import FieldProblem, NotFound, O2CError, PermissionDenied, ValidationFailed
+from o2c_desktop.errors import FieldProblem, O2CError, PermissionDenied, ValidationFailed
 from o2c_desktop.models import AuditEntry, Customer, PaymentTerms
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import (
@@ -63,6 +63,7 @@ from o2c_desktop.services.auth import Actor, Permission
 from o2c_desktop.services.credit_applications import (
     EDITABLE_FIELDS,
     TransitionRefused,
+    application_in_session,
     locked,
     parse_day,
     parse_money,
@@ -247,9 +248,7 @@ def four_eyes_refusal(db: Database, actor: Actor, application_id: int) -> str | 
     fill in a decision that will be refused."""
     require_view(actor)
     with db.read() as session:
-        application = session.get(CreditApplication, row_id(application_id, "application"))
-        if application is None:
-            raise NotFound(f"There is no application {application_id}.")
+        application = application_in_session(session, application_id)
         decision = decision_in_session(session, application.id)
         first = (
             decision.first_approver_id

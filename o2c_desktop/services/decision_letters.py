@@ -21,11 +21,11 @@ from reportlab.platypus import Flowable, KeepTogether, Spacer
 from sqlalchemy.orm import Session
 
 from o2c_desktop.db import Database
-from o2c_desktop.errors import NotFound, O2CError
+from o2c_desktop.errors import O2CError
 from o2c_desktop.models import CreditApplication, PaymentTerms
 from o2c_desktop.models.credit import OUTCOME_CONDITIONAL, OUTCOME_DECLINED, CreditDecision
 from o2c_desktop.services.auth import Actor
-from o2c_desktop.services.credit_applications import require_view
+from o2c_desktop.services.credit_applications import application_in_session, require_view
 from o2c_desktop.services.credit_decisions import (
     approver_names,
     decision_holds,
@@ -37,7 +37,6 @@ from o2c_desktop.services.dunning_letters import (
     paragraphs,
     render_on_letter_pages,
 )
-from o2c_desktop.services.field_checks import row_id
 from o2c_desktop.services.letterhead import Letterhead, get_letterhead
 from o2c_desktop.services.statements.layout import (
     INK,
@@ -301,9 +300,7 @@ def write_decision_letter(db: Database, actor: Actor, application_id: int, out: 
     "CA-000012 decision.pdf" in) and return the file's path."""
     require_view(actor)
     with db.read() as session:
-        application = session.get(CreditApplication, row_id(application_id, "credit application"))
-        if application is None:
-            raise NotFound(f"Credit application #{application_id} does not exist.")
+        application = application_in_session(session, application_id)
         decision = decision_in_session(session, application.id)
         if decision is None or not decision.complete:
             awaits = decision is not None and decision_holds(decision, application)
