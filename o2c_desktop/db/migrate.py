@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-SCHEMA_HEAD = "0006_credit"
+SCHEMA_HEAD = "0007_allocation_copies"
 
 
 def alembic_config() -> Config:

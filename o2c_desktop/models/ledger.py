@@ -161,7 +161,15 @@ class Payment(Base):
 
 class Allocation(Base):
     """Part of an invoice settled on a date: by a payment, a credit note, a discount or a
-    write-off. A reversal keeps the row and dates the reversal, so history stays reproducible."""
+    write-off. A reversal keeps the row and dates the reversal, so history stays reproducible.
+
+    `customer_id`, `currency`, `invoice_due_date`, `invoice_issue_date` and `payment_date` are
+    copies of the settled invoice's (and the paying payment's date), written with the row and
+    never changed, like the documents they copy (an invoice's customer, currency and dates, a
+    payment's date, are never edited). Why: rolling a report back to a past date adds back the
+    allocations made since; with the copies that is a range of this table alone, where joining
+    each one to its invoice and payment read both whole tables (measured at 2,000,000 invoices,
+    90 days back: 1.4 s of a 1.9 s aging). `allocation_copies` gives them to every writer."""
 
     __tablename__ = "allocations"
 
@@ -177,6 +185,13 @@ class Allocation(Base):
     note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Copies of the invoice's and the payment's (see the class docstring); no foreign key, as
+    # the invoice's own already ties the row to its customer.
+    customer_id: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice_due_date: Mapped[date] = mapped_column(Date)
+    invoice_issue_date: Mapped[date] = mapped_column(Date)
+    payment_date: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),

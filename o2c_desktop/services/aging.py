@@ -18,7 +18,10 @@ Where the figures come from (`Source`): two exact ways, proven equal for any dat
 - MAINTAINED: the `open_amount` / `unapplied_amount` columns kept by the ledger services (only the
   ~15 % of items still open, through the partial index on open items), rolled back to D by the
   dated allocations: those that count now but not yet at D (dated after D) are added back, those
-  that counted at D but were reversed since are taken off. Its cost grows with the activity
+  that counted at D but were reversed since are taken off. They are read with their copies of
+  the invoice's customer, currency and dates and of the payment's date (`Allocation`), so
+  rolling back is a range of the allocations alone, never a join with every invoice and
+  payment (only credit-note allocations, a few, join their note). Its cost grows with the activity
   since D: as of today it is the fast path (nothing to roll back), and it is what a recent past
   date (last month end, a quarter ago) uses too. It relies on the ledger services' rule that the
   maintained columns always equal amount − Σ allocations not reversed.
@@ -350,11 +353,21 @@ def _cash_columns(payment: Any, amount: Any) -> list[Any]:
     ]
 
 
+_BOTH_LINKS = (Allocation.invoice_id, Allocation.credit_note_id)
+
+
 def _allocation_rows(
-    as_of: date, scope: _Scope, condition: Any, sign: int, *, cash: bool
+    as_of: date,
+    scope: _Scope,
+    condition: Any,
+    sign: int,
+    *,
+    cash: bool,
+    links: Sequence[Any] = _BOTH_LINKS,
 ) -> list[Select[Any]]:
     """Allocations meeting `condition`, as signed rows on the items (both sides of a credit-note
-    allocation) or, with `cash`, on the payments they draw from. `sign` -1 takes them off."""
+    allocation, or the `links` given) or, with `cash`, on the payments they draw from. `sign`
+    -1 takes them off."""
     rows: list[Select[Any]] = []
     if cash:
         payment = aliased(Payment, name="p")
@@ -366,7 +379,7 @@ def _allocation_rows(
             .where(condition, payment.date <= as_of)
         )
         return [scope.payments(stmt, payment)]
-    for link in (Allocation.invoice_id, Allocation.credit_note_id):
+    for link in links:
         item = aliased(Invoice, name="i")
         # Taking an allocation off an invoice raises AR; off a credit note, lowers it.
         amount = case(
@@ -383,6 +396,30 @@ def _allocation_rows(
             stmt = stmt.where(selective(Allocation.credit_note_id.is_not(None)))
         rows.append(scope.items(stmt, item))
     return rows
+
+
+def _copied_rows(
+    as_of: date, scope: _Scope, condition: Any, sign: int, *, cash: bool
+) -> list[Select[Any]]:
+    """`_allocation_rows` for rolling the maintained columns back, from the allocations' copies
+    of their invoice and payment (`Allocation` docstring): one range of `allocations` gives each
+    allocation's part of its invoice (`amount`, on the invoice's due date) and, with `cash`, of
+    its payment's unapplied cash (`cash`), where joining them read both whole tables. Only the
+    few credit-note allocations join their note. `sign` -1 takes them off."""
+    amount = Allocation.amount if sign > 0 else -Allocation.amount
+    on_invoice = Allocation.invoice_issue_date <= as_of
+    from_payment = Allocation.payment_date <= as_of
+    copied = select(
+        Allocation.customer_id.label("customer_id"),
+        Allocation.currency.label("currency"),
+        Allocation.invoice_due_date.label("due_date"),
+        (case((on_invoice, amount)) if cash else amount).label("amount"),
+        (case((from_payment, amount)) if cash else _null_money()).label("cash"),
+    ).where(condition, or_(on_invoice, from_payment) if cash else on_invoice)
+    notes = _allocation_rows(
+        as_of, scope, condition, sign, cash=False, links=(Allocation.credit_note_id,)
+    )
+    return [scope.items(copied, Allocation), *notes]
 
 
 @dataclass(frozen=True)
@@ -455,9 +492,9 @@ def signed_rows(
     # Counted in the maintained columns but not yet at D: add back. Counted at D but reversed
     # since: take off.
     if moves.later is not None:
-        parts += _allocation_rows(as_of, scope, moves.later, +1, cash=False)
+        parts += _copied_rows(as_of, scope, moves.later, +1, cash=cash)
     if moves.undone is not None:
-        parts += _allocation_rows(as_of, scope, moves.undone, -1, cash=False)
+        parts += _copied_rows(as_of, scope, moves.undone, -1, cash=cash)
     if cash:
         parts.append(
             scope.payments(
@@ -466,10 +503,6 @@ def signed_rows(
                 )
             )
         )
-        if moves.later is not None:
-            parts += _allocation_rows(as_of, scope, moves.later, +1, cash=True)
-        if moves.undone is not None:
-            parts += _allocation_rows(as_of, scope, moves.undone, -1, cash=True)
     return union_all(*parts).subquery("signed_rows")
 
 
@@ -529,24 +562,32 @@ def rollback_rows(session: Session, earliest: date) -> Any:
     if ids:
         undone = Allocation.id.in_(ids) if len(ids) <= _MAX_UNDONE_IDS else undone_at
         later = or_(later, undone)
-    for link in (Allocation.invoice_id, Allocation.credit_note_id):
-        item = aliased(Invoice, name="i")
-        stmt = (
-            select(
-                item.currency,
-                item.issue_date,
-                item.due_date,
-                Allocation.date,
-                Allocation.reversed_on,
-                case((item.kind == CREDIT_NOTE, -Allocation.amount), else_=Allocation.amount),
-            )
-            .select_from(Allocation)
-            .join(item, item.id == link)
-            .where(later)
+    # The invoice side from the allocation's copies of its invoice; the credit-note side (few
+    # rows) joined to its note.
+    parts.append(
+        select(
+            Allocation.currency,
+            Allocation.invoice_issue_date,
+            Allocation.invoice_due_date,
+            Allocation.date,
+            Allocation.reversed_on,
+            Allocation.amount,
+        ).where(later)
+    )
+    note = aliased(Invoice, name="i")
+    parts.append(
+        select(
+            note.currency,
+            note.issue_date,
+            note.due_date,
+            Allocation.date,
+            Allocation.reversed_on,
+            -Allocation.amount,
         )
-        if link is Allocation.credit_note_id:
-            stmt = stmt.where(selective(Allocation.credit_note_id.is_not(None)))
-        parts.append(stmt)
+        .select_from(Allocation)
+        .join(note, note.id == Allocation.credit_note_id)
+        .where(later, selective(Allocation.credit_note_id.is_not(None)))
+    )
     return union_all(*parts).subquery("rollback_rows")
 
 

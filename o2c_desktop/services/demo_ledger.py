@@ -369,12 +369,14 @@ class _Builder:
             if item.discount and remaining == item.amount:
                 cents = _percent(item.amount, terms.discount_percent)
                 if 0 < cents < remaining:
-                    self.allocate(item, ALLOC_DISCOUNT, cents, pay, note="early-payment discount")
+                    self.allocate(
+                        c, item, ALLOC_DISCOUNT, cents, pay, note="early-payment discount"
+                    )
                     remaining -= cents
             elif remaining > 2_000 and rng.random() < 0.005:
                 cents = rng.randint(1, min(2_500, remaining // 20))
                 self.allocate(
-                    item, ALLOC_WRITE_OFF, cents, pay, note="short payment (bank charges)"
+                    c, item, ALLOC_WRITE_OFF, cents, pay, note="short payment (bank charges)"
                 )
                 remaining -= cents
             elif pay - item.issue >= 4 and rng.random() < 0.04:  # paid in two instalments
@@ -446,7 +448,7 @@ class _Builder:
         elif still_open and mode < 0.78:
             applied = max(1, int(cents * rng.uniform(0.3, 0.7)))
         if applied:
-            self.allocate(invoice, ALLOC_CREDIT, applied, max(when, invoice.issue), credit=note)
+            self.allocate(c, invoice, ALLOC_CREDIT, applied, max(when, invoice.issue), credit=note)
         if rng.random() < 0.3:  # the dispute this credit note settled
             opened = rng.randint(invoice.issue, when)
             reason = rng.choice(("duplicate", "not_received")) if full else _weighted(rng, REASONS)
@@ -463,12 +465,13 @@ class _Builder:
 
     def allocate(
         self,
+        c: _Customer,
         invoice: _Item,
         kind: str,
         cents: int,
         when: int,
         *,
-        payment_id: int | None = None,
+        payment: tuple[int, int] | None = None,  # the payment's id and day
         credit: _Item | None = None,
         reversed_on: int | None = None,
         note: str | None = None,
@@ -478,7 +481,7 @@ class _Builder:
                 "id": self.next_allocation,
                 "invoice_id": invoice.id,
                 "kind": kind,
-                "payment_id": payment_id,
+                "payment_id": payment[0] if payment else None,
                 "credit_note_id": credit.id if credit else None,
                 "amount": self.money(cents),
                 "date": self.day(when),
@@ -487,6 +490,11 @@ class _Builder:
                 "note": note,
                 "created_at": self.now,
                 "created_by_id": self.user_id,
+                "customer_id": c.id,
+                "currency": c.currency,
+                "invoice_due_date": self.day(invoice.due),
+                "invoice_issue_date": self.day(invoice.issue),
+                "payment_date": self.day(payment[1]) if payment else None,
             }
         )
         self.next_allocation += 1
@@ -516,11 +524,12 @@ class _Builder:
                         reversed_on = min(as_of, when + rng.randint(2, 15))
                         unapplied += cents
                     self.allocate(
+                        c,
                         invoice,
                         ALLOC_PAYMENT,
                         cents,
                         max(when, invoice.issue),
-                        payment_id=payment_id,
+                        payment=(payment_id, when),
                         reversed_on=reversed_on,
                     )
                     total += cents

@@ -1112,6 +1112,11 @@ def _execute(
             date=p.day,
             note=p.note,
             created_by_id=actor.user_id or None,
+            customer_id=p.invoice.customer_id,
+            currency=p.invoice.currency,
+            invoice_due_date=p.invoice.due_date,
+            invoice_issue_date=p.invoice.issue_date,
+            payment_date=source.day if source and p.kind == ALLOC_PAYMENT else None,
         )
         session.add(allocation)
         made.append(allocation)

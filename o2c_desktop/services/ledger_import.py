@@ -1793,6 +1793,11 @@ def _write_payments(
                         "note": None,
                         "created_at": at,
                         "created_by_id": by,
+                        "customer_id": invoice.customer_id,
+                        "currency": invoice.currency,
+                        "invoice_due_date": invoice.due,
+                        "invoice_issue_date": invoice.issue,
+                        "payment_date": p.date,
                     }
                 )
             applied = "; ".join(

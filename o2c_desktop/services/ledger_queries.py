@@ -636,3 +636,32 @@ def recompute_open_amounts(
             if unapplied != expected:
                 mismatches[("payment", payment_id)] = (unapplied, expected)
     return mismatches
+
+
+def stale_allocation_copies(session: Session) -> list[int]:
+    """The allocations whose copies of their invoice (customer, currency, due and issue dates)
+    or payment (date) differ from the documents themselves: ids, empty when every writer copied
+    right. The reports that roll a date back read the copies (see `Allocation`); the tests check
+    them with this after every kind of ledger write."""
+    payment = aliased(Payment, name="p")
+
+    def differs(copy: Any, original: Any) -> Any:
+        return or_(copy != original, and_(copy.is_(None), original.is_not(None)))
+
+    stmt = (
+        select(Allocation.id)
+        .join(Invoice, Invoice.id == Allocation.invoice_id)
+        .outerjoin(payment, payment.id == Allocation.payment_id)
+        .where(
+            or_(
+                differs(Allocation.customer_id, Invoice.customer_id),
+                differs(Allocation.currency, Invoice.currency),
+                differs(Allocation.invoice_due_date, Invoice.due_date),
+                differs(Allocation.invoice_issue_date, Invoice.issue_date),
+                differs(Allocation.payment_date, payment.date),
+                and_(Allocation.payment_date.is_not(None), payment.id.is_(None)),
+            )
+        )
+        .order_by(Allocation.id)
+    )
+    return list(session.scalars(stmt))

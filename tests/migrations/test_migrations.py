@@ -258,3 +258,38 @@ def test_upgrading_an_older_sqlite_file_keeps_a_copy(
     finally:
         conn.close()
     assert customers.find_customer_id(fresh_sqlite, "C-1") is not None
+
+
+def test_allocation_copies_are_filled_from_their_documents(fresh: Database) -> None:
+    """0007 adds the allocations' copies of their invoice and payment; rows made before it get
+    them from the documents (here: made at head, the columns dropped by a downgrade, then the
+    upgrade fills them again)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from o2c_desktop.models import Allocation
+    from o2c_desktop.services import ledger, ledger_queries
+
+    migrate.upgrade(fresh)
+    admin = users.sign_in(fresh)
+    customer = customers.create_customer(
+        fresh, admin, {"number": "C-1", "name": "Acme", "currency": "USD"}
+    ).id
+    invoice = ledger.post_invoice(
+        fresh, admin, customer, "INV-1", date(2024, 3, 1), Decimal("100.00")
+    )
+    ledger.record_payment(
+        fresh, admin, customer, date(2024, 3, 20), Decimal("60.00"), reference="INV-1"
+    )
+    migrate.downgrade(fresh, "0006_credit")
+    migrate.upgrade(fresh)
+    with fresh.read() as session:
+        [row] = session.scalars(select(Allocation)).all()
+        assert (
+            row.customer_id,
+            row.currency,
+            row.invoice_due_date,
+            row.invoice_issue_date,
+            row.payment_date,
+        ) == (customer, "USD", invoice.due_date, date(2024, 3, 1), date(2024, 3, 20))
+        assert ledger_queries.stale_allocation_copies(session) == []

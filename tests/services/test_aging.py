@@ -346,6 +346,7 @@ class Ledger:
         spec = AllocationSpec(0, invoice_id, Decimal(amount), when, payment, credit_note, undone)
         if check and not self.spec.fits(spec):
             return None
+        invoice = self._session.get(Invoice, invoice_id)
         row = Allocation(
             invoice_id=invoice_id,
             kind=kind or ("payment" if payment else "credit_note" if credit_note else "discount"),
@@ -354,6 +355,11 @@ class Ledger:
             amount=spec.amount,
             date=when,
             reversed_on=undone,
+            customer_id=invoice.customer_id,
+            currency=invoice.currency,
+            invoice_due_date=invoice.due_date,
+            invoice_issue_date=invoice.issue_date,
+            payment_date=self._session.get(Payment, payment).date if payment else None,
         )
         self._session.add(row)
         self._session.flush()

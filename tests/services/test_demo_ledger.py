@@ -28,7 +28,7 @@ from o2c_desktop.models import (
     Payment,
 )
 from o2c_desktop.models.base import utcnow
-from o2c_desktop.services import demo_data, demo_ledger
+from o2c_desktop.services import demo_data, demo_ledger, ledger_queries
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.demo_ledger import LedgerDemoResult, generate_ledger
 
@@ -125,6 +125,9 @@ def test_open_amounts_and_unapplied_cash_follow_the_allocations(db: Database, ad
         db,
         "SELECT a.id FROM allocations a WHERE a.kind = 'credit_note' AND a.credit_note_id IS NULL",
     )
+    # every allocation's copies of its invoice and payment are theirs
+    with db.read() as session:
+        assert ledger_queries.stale_allocation_copies(session) == []
     # payments: amount − Σ non-reversed allocations
     assert not _rows(
         db,

@@ -229,6 +229,7 @@ def test_resolved_for_customer_with_credit_note(
             Decimal("50.00"),  # 200 went to A-1, 50 to A-2
         )
         assert ledger_queries.recompute_open_amounts(session) == {}
+        assert ledger_queries.stale_allocation_copies(session) == []
     assert _invoice(db, a).open_amount == Decimal("500.00")
     assert _invoice(db, b).open_amount == Decimal("0")
     assert _invoice(db, a).disputed_amount == Decimal("0")

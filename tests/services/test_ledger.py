@@ -53,6 +53,7 @@ def _unapplied(db: Database, payment_id: int) -> Decimal:
 def _consistent(db: Database) -> None:
     with db.read() as session:
         assert ledger_queries.recompute_open_amounts(session) == {}
+        assert ledger_queries.stale_allocation_copies(session) == []
 
 
 def _problems(exc: pytest.ExceptionInfo[ValidationFailed]) -> dict[str, str]:

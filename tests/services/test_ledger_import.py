@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from o2c_desktop.db import Database
 from o2c_desktop.errors import Cancelled, O2CError, PermissionDenied, ValidationFailed
 from o2c_desktop.models import Allocation, AuditEntry, Customer, Invoice, Payment
-from o2c_desktop.services import customers, ledger_import
+from o2c_desktop.services import customers, ledger_import, ledger_queries
 from o2c_desktop.services.auth import Actor
 from o2c_desktop.services.ledger_import import (
     APPLY_OLDEST_FIRST,
@@ -698,6 +698,8 @@ def test_oldest_first(db, admin, book, tmp_path):
         "CN-1": Decimal("5.00"),
     }
     assert [u for _, _, u, _ in payment_rows(db)] == [Decimal("20.00"), Decimal(0), Decimal(0)]
+    with db.read() as session:
+        assert ledger_queries.stale_allocation_copies(session) == []
 
 
 def test_payment_problems_refuse_the_file(db, admin, book, tmp_path):

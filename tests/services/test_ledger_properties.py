@@ -161,6 +161,7 @@ def _check(db: Database, actor: Actor, book: Book) -> None:
             )
             == {}
         )
+        assert ledger_queries.stale_allocation_copies(session) == []
         items = session.scalars(
             select(Invoice).where(Invoice.customer_id == book.customer_id)
         ).all()

@@ -79,3 +79,4 @@ def test_several_invoices_in_one_unit_of_work(
         ).all()
         assert reasons == ["insolvent", "insolvent"]
         assert ledger_queries.recompute_open_amounts(session) == {}
+        assert ledger_queries.stale_allocation_copies(session) == []
