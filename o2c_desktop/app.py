@@ -22,6 +22,7 @@ from o2c_desktop.services.auth import Permission
 from o2c_desktop.ui import formatting, workers
 from o2c_desktop.ui.context import UiContext
 from o2c_desktop.ui.dialogs.settings import SettingsDialog
+from o2c_desktop.ui.gui_gc import GuiThreadCollector
 from o2c_desktop.ui.main_window import BENCH_ENV, MainWindow
 from o2c_desktop.ui.signals import AppSignals
 from o2c_desktop.ui.widgets.messages import show_error
@@ -64,6 +65,7 @@ def offer_demo_data(window: MainWindow, ctx: UiContext) -> None:
 
 def run_gui(database_url: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
+    collector = GuiThreadCollector(app)
     app.setApplicationName("O2C Desktop")
     app.setOrganizationName("O2C Desktop")
     icon = resource("icons/o2c.svg")
@@ -96,4 +98,5 @@ def run_gui(database_url: str | None = None) -> int:
     code = app.exec()
     workers.wait_for_all()
     db.dispose()
+    collector.stop()
     return code

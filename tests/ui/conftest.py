@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -12,7 +13,19 @@ from o2c_desktop.db import Database
 from o2c_desktop.services import users
 from o2c_desktop.ui import workers
 from o2c_desktop.ui.context import UiContext
+from o2c_desktop.ui.gui_gc import GuiThreadCollector
 from o2c_desktop.ui.signals import AppSignals
+
+
+@pytest.fixture(autouse=True, scope="module")
+def gc_on_the_gui_thread(qapp) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """As in the app (`gui_gc`): a collection in a worker thread destroyed Qt objects off the
+    GUI thread and crashed the suite. What is left is collected here, on the GUI thread."""
+    collector = GuiThreadCollector(qapp)
+    yield
+    collector.stop()
+    collector.deleteLater()
+    gc.collect()
 
 
 @dataclass
