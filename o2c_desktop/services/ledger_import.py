@@ -88,6 +88,7 @@ from o2c_desktop.db.bulk import (
     indexes_rebuilt,
     worth_rebuilding_indexes,
 )
+from o2c_desktop.db.gc_pause import gc_paused
 from o2c_desktop.errors import Cancelled, FieldProblem, O2CError, ValidationFailed
 from o2c_desktop.models import Allocation, AuditEntry, Customer, Invoice, Payment
 from o2c_desktop.models.base import utcnow
@@ -940,6 +941,23 @@ def _sqlite_cache(session: Session, rows: int) -> Iterator[None]:
 
 
 def _run_import(
+    db: Database,
+    actor: Actor,
+    kind: str,
+    file: str | Path,
+    options: LedgerImportOptions,
+    progress: Progress | None,
+    cancelled: Callable[[], bool] | None,
+) -> LedgerImportReport:
+    """The import with Python's cyclic collector paused: a million rows are millions of
+    small lists and tuples that hold no cycles, and the collector walked them again and again
+    as they piled up (measured at 1,000,000 rows: reading the CSV 7.2 s with it, 1.7 s without;
+    parsing and checking the rows likewise about twice as fast)."""
+    with gc_paused():
+        return _import(db, actor, kind, file, options, progress, cancelled)
+
+
+def _import(
     db: Database,
     actor: Actor,
     kind: str,
