@@ -802,6 +802,9 @@ def _customer_statement(
     )
 
 
+_new_tuple = tuple.__new__
+
+
 def _to_rows(
     result: Iterable[Any],
 ) -> tuple[list[CustomerAging], tuple[AgingFigures, ...]]:
@@ -817,16 +820,20 @@ def _to_rows(
         values = row[5:]
         units.setdefault(currency, []).append(values)
         amounts = [from_units(v) if v else ZERO for v in values]
+        # tuple.__new__ in C, not the named tuple's generated __new__ (a Python call per row)
         append(
-            CustomerAging(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                currency,
-                tuple(amounts[:-2]),
-                amounts[-2],
-                amounts[-1],
+            _new_tuple(
+                CustomerAging,
+                (
+                    row[0],
+                    row[1],
+                    row[2],
+                    row[3],
+                    currency,
+                    tuple(amounts[:-2]),
+                    amounts[-2],
+                    amounts[-1],
+                ),
             )
         )
     portfolio = []
