@@ -169,7 +169,9 @@ class Allocation(Base):
     payment's date, are never edited). Why: rolling a report back to a past date adds back the
     allocations made since; with the copies that is a range of this table alone, where joining
     each one to its invoice and payment read both whole tables (measured at 2,000,000 invoices,
-    90 days back: 1.4 s of a 1.9 s aging). `allocation_copies` gives them to every writer."""
+    90 days back: 2.7 s of aging before, 1.5 s after). Every writer of allocations fills them
+    (cash application, the payment import, the demo ledger), and the tests check them with
+    `ledger_queries.stale_allocation_copies`."""
 
     __tablename__ = "allocations"
 
