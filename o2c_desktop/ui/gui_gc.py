@@ -20,7 +20,7 @@ INTERVAL_MS = 1000
 
 class GuiThreadCollector(QObject):
     """Create one, on the GUI thread, after the QApplication; it collects while the event loop
-    runs and gives the collector back to Python when destroyed (`stop`)."""
+    runs, and `stop` gives the automatic collector back to Python (if it was on before)."""
 
     def __init__(self, parent: QObject | None = None, interval_ms: int = INTERVAL_MS) -> None:
         super().__init__(parent)
