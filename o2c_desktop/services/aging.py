@@ -805,6 +805,18 @@ def _customer_statement(
 _new_tuple = tuple.__new__
 
 
+def _group_by_sorting(session: Session) -> None:
+    """PostgreSQL: group the customer rows by sorting, not hashing, for the rest of the read
+    transaction (SET LOCAL). The planner hashes the 115,000 customer groups in a few batches
+    spilled to disk when its estimate of the groups is low (a third of them here); sorting the
+    rows by customer instead also hands them to the customer join in its order. Measured at
+    2,000,000 invoices: the customer statement's SQL 0.61-1.0 s hashed, 0.53-0.60 s sorted
+    (today), 0.87-1.2 s against 0.75-0.97 s 90 days back. The portfolio per currency (a handful
+    of groups) keeps hashing: it runs in its own transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_hashagg = off"))
+
+
 def _to_rows(
     result: Iterable[Any],
 ) -> tuple[list[CustomerAging], tuple[AgingFigures, ...]]:
@@ -848,6 +860,7 @@ def _customer_rows(
 ) -> tuple[list[CustomerAging], tuple[AgingFigures, ...]]:
     """The customer rows and the portfolio they add up to (see `_to_rows`)."""
     stmt = _customer_statement(session, as_of, buckets, source, scope)
+    _group_by_sorting(session)
     # Core execution: the ORM's per-row machinery is of no use for plain columns.
     # fetchall: one call to the driver, not one per row (115,000 rows: 0.9 s row by row).
     with gc_paused():
@@ -957,6 +970,7 @@ def customer_page(
         stmt = _customer_statement(
             session, as_of, checked, chosen, _Scope(), order, descending, counted=True
         )
+        _group_by_sorting(session)
         result = session.execute(stmt.offset(offset).limit(limit)).all()
         if result:
             count = result[0].row_count
