@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-SCHEMA_HEAD = "0007_allocation_copies"
+SCHEMA_HEAD = "0008_rollback_indexes"
 
 
 def alembic_config() -> Config:
