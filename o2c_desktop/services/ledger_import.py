@@ -83,6 +83,7 @@ from o2c_desktop.db import Database
 from o2c_desktop.db.bulk import (
     Same,
     bulk_insert,
+    bulk_insert_column_parts,
     bulk_insert_columns,
     estimated_rows,
     indexes_rebuilt,
@@ -873,22 +874,32 @@ def write_creation_notes(
     """One audit row per record a bulk import created (what, from which file and row), a
     column list per field (imports of invoices and of orders)."""
     bulk_insert_columns(
-        session,
-        AuditEntry.__table__,
-        {
-            "at": Same(at),
-            "user_id": Same(actor.user_id or None),
-            "username": Same(actor.username),
-            "action": Same(audit.CREATE),
-            "table_name": Same(table),
-            "record_id": [str(i) for i in ids],
-            "record_version": Same(1),
-            "customer_id": customer_ids,
-            "field": Same(None),
-            "old_value": Same(None),
-            "new_value": notes,
-        },
+        session, AuditEntry.__table__, creation_notes(actor, at, table, ids, customer_ids, notes)
     )
+
+
+def creation_notes(
+    actor: Actor,
+    at: datetime,
+    table: str,
+    ids: Sequence[int],
+    customer_ids: Sequence[int | None],
+    notes: Sequence[str],
+) -> dict[str, Sequence[Any] | Same]:
+    """The columns of `write_creation_notes`' audit rows."""
+    return {
+        "at": Same(at),
+        "user_id": Same(actor.user_id or None),
+        "username": Same(actor.username),
+        "action": Same(audit.CREATE),
+        "table_name": Same(table),
+        "record_id": [str(i) for i in ids],
+        "record_version": Same(1),
+        "customer_id": customer_ids,
+        "field": Same(None),
+        "old_value": Same(None),
+        "new_value": notes,
+    }
 
 
 def _audit_row(
@@ -910,12 +921,13 @@ def _audit_row(
     }
 
 
-def _finish(session: Session, customer_ids: set[int], rows: int) -> None:
-    """Statistics first (after a big load the planner has none until autovacuum comes by, and
-    the exposure refresh is planned on them), then the touched customers' exposure: by id, or
-    every customer in one set-based statement when the import touched many of them."""
+def _finish(session: Session, customer_ids: set[int], rows: int, written: str) -> None:
+    """Statistics of the tables `written` first (after a big load the planner has none until
+    autovacuum comes by, and the exposure refresh is planned on them), then the touched
+    customers' exposure: by id, or every customer in one set-based statement when the import
+    touched many of them."""
     if rows >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE invoices, payments, allocations, audit_log"))
+        session.execute(text(f"ANALYZE {written}"))
     if len(customer_ids) > EXPOSURE_ALL_AFTER:
         refresh_exposure_of_everyone(session)
         return
@@ -1312,7 +1324,12 @@ def _invoices(
     ):
         _write_invoice_columns(session, actor, new, run, at)
     run.phase("rebuild indexes")
-    _finish(session, {p.customer.id for p in new if p.customer.id is not None}, len(new))
+    _finish(
+        session,
+        {p.customer.id for p in new if p.customer.id is not None},
+        len(new),
+        "invoices, audit_log",
+    )
     run.phase("statistics and exposure")
     return report
 
@@ -1320,24 +1337,26 @@ def _invoices(
 def _write_invoice_columns(
     session: Session, actor: Actor, new: list[_NewInvoice], run: _Run, at: datetime
 ) -> None:
-    """The invoices and their audit rows, a column list per field: no dict per row (a million
-    of them cost more than the insert)."""
+    """The invoices, then their audit rows, each as one insert of column lists per chunk of
+    BULK_WRITE_CHUNK: no dict per row (a million of them cost more than the insert), and on
+    PostgreSQL the next chunk is formatted while the server stores the last
+    (`bulk_insert_column_parts`)."""
     by = actor.user_id or None
     first = _reserve_ids(session, Invoice.__table__, len(new))
     source = run.source
-    for start in range(0, len(new), BULK_WRITE_CHUNK):
-        run.check_cancel()
-        part = new[start : start + BULK_WRITE_CHUNK]
-        n = len(part)
-        ids = range(first + start, first + start + n)
-        customer_ids = [p.customer.id for p in part]
-        amounts = [p.amount for p in part]
-        bulk_insert_columns(
-            session,
-            Invoice.__table__,
-            {
+    chunks = [
+        (range(first + start, first + start + len(part)), part)
+        for start in range(0, len(new), BULK_WRITE_CHUNK)
+        for part in [new[start : start + BULK_WRITE_CHUNK]]
+    ]
+
+    def invoices() -> Iterator[dict[str, Sequence[Any] | Same]]:
+        for ids, part in chunks:
+            run.check_cancel()
+            amounts = [p.amount for p in part]
+            yield {
                 "id": ids,
-                "customer_id": customer_ids,
+                "customer_id": [p.customer.id for p in part],
                 "kind": [p.kind for p in part],
                 "number": [p.number for p in part],
                 "issue_date": [p.issue for p in part],
@@ -1353,18 +1372,26 @@ def _write_invoice_columns(
                 "created_at": Same(at),
                 "created_by_id": Same(by),
                 "version": Same(1),
-            },
-        )
-        run.phase("write invoices")
-        notes = [
-            f"{'credit note' if p.kind == CREDIT_NOTE else 'invoice'} {p.number}: "
-            f"{_money(p.amount)} {p.currency}, issued {p.issue}, due {p.due}; "
-            f"imported from {source}, row {p.row}"
-            for p in part
-        ]
-        write_creation_notes(session, actor, at, "invoices", ids, customer_ids, notes)
-        run.phase("write audit rows")
-        run.tick(n)
+            }
+            run.tick(len(part) // 2)
+
+    def notes() -> Iterator[dict[str, Sequence[Any] | Same]]:
+        for ids, part in chunks:
+            run.check_cancel()
+            lines = [
+                f"{'credit note' if p.kind == CREDIT_NOTE else 'invoice'} {p.number}: "
+                f"{_money(p.amount)} {p.currency}, issued {p.issue}, due {p.due}; "
+                f"imported from {source}, row {p.row}"
+                for p in part
+            ]
+            customer_ids = [p.customer.id for p in part]
+            yield creation_notes(actor, at, "invoices", ids, customer_ids, lines)
+            run.tick(len(part) - len(part) // 2)
+
+    bulk_insert_column_parts(session, Invoice.__table__, invoices())
+    run.phase("write invoices")
+    bulk_insert_column_parts(session, AuditEntry.__table__, notes())
+    run.phase("write audit rows")
 
 
 def import_invoices(
@@ -1684,7 +1711,12 @@ def _payments(
     _create_customers(session, actor, customers, run.source, at, run)
     _write_payments(session, actor, new, run, at)
     _write_open_amounts(session, [i for i in invoices.by_id.values() if i.touched])
-    _finish(session, {p.customer.id for p in new if p.customer.id is not None}, len(new))
+    _finish(
+        session,
+        {p.customer.id for p in new if p.customer.id is not None},
+        len(new),
+        "invoices, payments, allocations, audit_log",
+    )
     return report
 
 
