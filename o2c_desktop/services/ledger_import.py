@@ -862,22 +862,6 @@ def _create_customers(
         c.id = ids[c.number]
 
 
-def write_creation_notes(
-    session: Session,
-    actor: Actor,
-    at: datetime,
-    table: str,
-    ids: Sequence[int],
-    customer_ids: Sequence[int | None],
-    notes: Sequence[str],
-) -> None:
-    """One audit row per record a bulk import created (what, from which file and row), a
-    column list per field (imports of invoices and of orders)."""
-    bulk_insert_columns(
-        session, AuditEntry.__table__, creation_notes(actor, at, table, ids, customer_ids, notes)
-    )
-
-
 def creation_notes(
     actor: Actor,
     at: datetime,
@@ -886,7 +870,8 @@ def creation_notes(
     customer_ids: Sequence[int | None],
     notes: Sequence[str],
 ) -> dict[str, Sequence[Any] | Same]:
-    """The columns of `write_creation_notes`' audit rows."""
+    """One audit row per record a bulk import created (what, from which file and row), as the
+    columns of an `AuditEntry` insert (imports of invoices and of orders)."""
     return {
         "at": Same(at),
         "user_id": Same(actor.user_id or None),

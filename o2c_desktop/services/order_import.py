@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from o2c_desktop.db import Database
 from o2c_desktop.db.bulk import Same, bulk_insert_columns, estimated_rows
 from o2c_desktop.errors import FieldProblem, O2CError
-from o2c_desktop.models import Customer, Order
+from o2c_desktop.models import AuditEntry, Customer, Order
 from o2c_desktop.models.base import utcnow
 from o2c_desktop.models.credit import ORDER_HELD, ORDER_OPEN
 from o2c_desktop.services import ledger_import
@@ -70,8 +70,8 @@ from o2c_desktop.services.ledger_import import (
     _too_many_decimals,
     _where_in,
     check_date_format,
+    creation_notes,
     match_columns,
-    write_creation_notes,
 )
 from o2c_desktop.services.orders import (
     credit_facts_in_session,
@@ -341,7 +341,11 @@ def _write(session: Session, actor: Actor, new: list[_NewOrder], run: _Run) -> N
             + (f"held: {'; '.join(p.reasons)}" if p.reasons else "open")
             for p in part
         ]
-        write_creation_notes(session, actor, at, "orders", ids, customer_ids, notes)
+        bulk_insert_columns(
+            session,
+            AuditEntry.__table__,
+            creation_notes(actor, at, "orders", ids, customer_ids, notes),
+        )
         run.tick(len(part))
     opened = {p.customer.id for p in new if not p.reasons and p.customer.id is not None}
     if len(new) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
