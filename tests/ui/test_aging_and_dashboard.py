@@ -38,6 +38,9 @@ def test_aging_screen_ties_and_drills_down(ctx: UiContext, qtbot) -> None:  # ty
     figures = screen.report.currencies[0]
     assert figures.total == Decimal("440.00")
     assert sum(figures.buckets) == figures.total
+    # By customer number, A to Z, as the report prints it.
+    assert (screen.model.query.sort_key, screen.model.query.descending) == ("number", False)
+    assert [r.number for r in screen.model.rows] == ["AG-1", "AG-2"]
     rows = {r.number: r for r in screen.model.rows}
     assert rows["AG-1"].total == Decimal("140.00")
     assert "440.00" in screen.totals.text()

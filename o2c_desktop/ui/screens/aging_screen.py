@@ -197,6 +197,8 @@ class AgingScreen(QWidget):
         self.view = QTableView(objectName="agingTable")
         self.view.setModel(self.model)
         configure_table(self.view)
+        # By customer number, A to Z, as the report prints it (Qt's own default is descending).
+        self.view.horizontalHeader().setSortIndicator(0, Qt.SortOrder.AscendingOrder)
         self.view.setSelectionBehavior(QTableView.SelectionBehavior.SelectItems)
         top = QHBoxLayout()
         top.addWidget(QLabel("As of"))
