@@ -289,6 +289,15 @@ def in_process(result: EngineResult, target: bench.Target, args: Any) -> None:
                 runs,
                 short,
             )
+            # The portfolio per currency alone: the dashboard's chart, the Aging screen's totals.
+            bench.measure(
+                result.timings,
+                f"{label}, per currency only ({as_of})",
+                lambda as_of=as_of: aging.aging(db, actor, as_of, include_customers=False),
+                lambda r: f"{len(r.currencies)} currencies",
+                runs,
+                short.replace("aging", "aging portfolio"),
+            )
             # What the Aging screen asks for: the portfolio per currency and its first page of
             # customers (by number, its default order), side by side on two worker threads as
             # the screen asks for them: the time until both have arrived.
