@@ -149,9 +149,9 @@ def import_invoices(
 
 
 def copy_floor(result: EngineResult, target: bench.Target, args: Any) -> None:
-    """PostgreSQL alone, no Python: the invoices the import created, COPYed from a file-like
-    buffer into a fresh copy of the ledger as the import writes them (secondary indexes dropped;
-    primary key, unique number, checks and foreign keys checked row by row), then rolled back.
+    """PostgreSQL alone, no Python: the invoices the import created, COPYed from memory into a
+    fresh copy of the ledger as the import writes them (secondary indexes dropped; primary key,
+    unique number, checks and foreign keys checked row by row), then rolled back.
     No import of these rows into this ledger can be faster on this machine; only with --cache
     (the fresh copy comes from the kept ledger)."""
     kept = bench.kept_ledger(target.engine, args.cache, args.customers, args.invoices, args.seed)

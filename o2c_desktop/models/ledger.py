@@ -200,8 +200,8 @@ class Allocation(Base):
         Index("ix_allocations_invoice_id_date", "invoice_id", "date"),
         Index("ix_allocations_payment_id", "payment_id"),
         Index("ix_allocations_credit_note_id", "credit_note_id"),
-        # Rolling a report back to a date reads the allocations since then, and of each only
-        # the columns after the date: all in the index, no table row is read (migration 0008).
+        # Rolling a report back to a date reads the allocations made since then, and of each
+        # only the columns listed here: all in the index, no table row is read (migration 0008).
         Index(
             "ix_allocations_date",
             "date",
