@@ -128,13 +128,14 @@ def bulk_insert_column_parts(
             rows = _row_count(columns)
             if rows == 0:
                 continue
-            first = first or names
-            if names != first:
+            if first is None:
+                first = names
+                quoted = ", ".join(f'"{c}"' for c in names)
+                marks = ", ".join("?" * len(names))
+            elif names != first:
                 raise ValueError(f"parts with different columns: {first} and {names}")
             prepared = _prepared(table, dialect, columns, rows)
-            quoted = ", ".join(f'"{c}"' for c in names)
             if not postgres:
-                marks = ", ".join("?" * len(names))
                 raw.executemany(
                     f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})',
                     zip(*prepared, strict=True),

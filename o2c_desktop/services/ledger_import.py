@@ -1330,18 +1330,18 @@ def _write_invoice_columns(
     first = _reserve_ids(session, Invoice.__table__, len(new))
     source = run.source
     chunks = [
-        (range(first + start, first + start + len(part)), part)
+        (range(first + start, first + start + len(part)), part, [p.customer.id for p in part])
         for start in range(0, len(new), BULK_WRITE_CHUNK)
         for part in [new[start : start + BULK_WRITE_CHUNK]]
     ]
 
     def invoices() -> Iterator[dict[str, Sequence[Any] | Same]]:
-        for ids, part in chunks:
+        for ids, part, customer_ids in chunks:
             run.check_cancel()
             amounts = [p.amount for p in part]
             yield {
                 "id": ids,
-                "customer_id": [p.customer.id for p in part],
+                "customer_id": customer_ids,
                 "kind": [p.kind for p in part],
                 "number": [p.number for p in part],
                 "issue_date": [p.issue for p in part],
@@ -1361,7 +1361,7 @@ def _write_invoice_columns(
             run.tick(len(part) // 2)
 
     def notes() -> Iterator[dict[str, Sequence[Any] | Same]]:
-        for ids, part in chunks:
+        for ids, part, customer_ids in chunks:
             run.check_cancel()
             lines = [
                 f"{'credit note' if p.kind == CREDIT_NOTE else 'invoice'} {p.number}: "
@@ -1369,7 +1369,6 @@ def _write_invoice_columns(
                 f"imported from {source}, row {p.row}"
                 for p in part
             ]
-            customer_ids = [p.customer.id for p in part]
             yield creation_notes(actor, at, "invoices", ids, customer_ids, lines)
             run.tick(len(part) - len(part) // 2)
 
