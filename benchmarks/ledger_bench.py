@@ -158,38 +158,38 @@ def copy_floor(result: EngineResult, target: bench.Target, args: Any) -> None:
     if not isinstance(target, bench.PostgresTarget) or kept is None or result.import_s is None:
         return
     bench.log(f"{result.title}: COPY of the imported invoices alone")
-    items = Invoice.__table__
-    columns = ", ".join(c.name for c in items.columns)
-    dumped = {}
+    columns = ", ".join(c.name for c in Invoice.__table__.columns)
+    engine = create_engine(target.url)
+    with engine.connect() as conn, conn.connection.driver_connection.cursor() as cursor:
+        # The customers the import created (the invoices' foreign keys need them), its invoices.
+        customers = _copied_out(cursor, "SELECT * FROM customers WHERE number LIKE 'ERP%'")
+        invoices = _copied_out(cursor, f"SELECT {columns} FROM invoices WHERE number LIKE 'ERP-%'")
+    engine.dispose()
+    floor = f"{target.name}_floor"
     with target.admin.connect() as admin:
-        admin.exec_driver_sql(f'CREATE DATABASE "{target.name}_floor" TEMPLATE "{kept}"')
-    floor_url = target.url.set(database=f"{target.name}_floor")
+        admin.exec_driver_sql(f'CREATE DATABASE "{floor}" TEMPLATE "{kept}"')
     try:
-        for url, todo in ((target.url, "out"), (floor_url, "in")):
-            engine = create_engine(url)
-            with engine.connect() as conn:
-                cursor = conn.connection.driver_connection.cursor()
-                if todo == "out":  # the customers the import created, then its invoices
-                    for name, query in (
-                        ("customers", "SELECT * FROM customers WHERE number LIKE 'ERP%'"),
-                        ("invoices", f"SELECT {columns} FROM invoices WHERE number LIKE 'ERP-%'"),
-                    ):
-                        with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
-                            dumped[name] = b"".join(bytes(block) for block in copy)
-                else:
-                    with cursor.copy("COPY customers FROM STDIN") as copy:
-                        copy.write(dumped["customers"])
-                    for index in secondary_indexes(items):
-                        index.drop(conn)
-                    started = time.perf_counter()
-                    with cursor.copy(f"COPY invoices ({columns}) FROM STDIN") as copy:
-                        copy.write(dumped["invoices"])
-                    result.copy_floor_s = time.perf_counter() - started
-                    conn.rollback()
-            engine.dispose()
+        engine = create_engine(target.url.set(database=floor))
+        with engine.connect() as conn, conn.connection.driver_connection.cursor() as cursor:
+            with cursor.copy("COPY customers FROM STDIN") as copy:
+                copy.write(customers)
+            for index in secondary_indexes(Invoice.__table__):
+                index.drop(conn)
+            started = time.perf_counter()
+            with cursor.copy(f"COPY invoices ({columns}) FROM STDIN") as copy:
+                copy.write(invoices)
+            result.copy_floor_s = time.perf_counter() - started
+            conn.rollback()
+        engine.dispose()
     finally:
         with target.admin.connect() as admin:
-            admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{target.name}_floor" WITH (FORCE)')
+            admin.exec_driver_sql(f'DROP DATABASE IF EXISTS "{floor}" WITH (FORCE)')
+
+
+def _copied_out(cursor: Any, query: str) -> bytes:
+    """A query's rows as COPY text."""
+    with cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
+        return b"".join(bytes(block) for block in copy)
 
 
 # ---------------------------------------------------------------------------------------------
